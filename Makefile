@@ -1,0 +1,50 @@
+# geoff: the two commands a user needs (see README.md).
+#   make md     set up .venv if missing, then run ethanol MD with the shipped potential
+#   make test   set up .venv if missing, then run the test suite
+# Everything else (benchmarks, integration runs, training) is a documented
+# command that uses the same .venv.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.geoff-installed
+
+# The measured stack (DESIGN.md): openmmtorch 1.5 wheels link against the CUDA
+# build of torch 2.9.1; that build also runs on machines without a GPU.
+TORCH_VERSION         ?= 2.9.1
+TORCH_CLUSTER_VERSION ?= 1.6.3
+
+.PHONY: venv md test bench integration clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel setuptools
+	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
+	$(PIP) install --quiet "numpy" "ase>=3.23" "e3nn==0.6.0" "vesin==0.6.2" "vesin-torch==0.6.2" \
+	    "tqdm" "matplotlib" "PyYAML" "pytest" "openmm==8.6.1" "openmmtorch==1.5" "openmmml"
+	# torch-cluster is a source distribution: it must build against the torch above
+	# (no build isolation) and on the CPU only where no matching CUDA toolkit exists.
+	# The first build takes ~25 min on 2 cores; pip caches the wheel afterwards.
+	$(PY) -c "import torch_cluster" 2>/dev/null || \
+	    FORCE_ONLY_CPU=1 $(PIP) install --no-build-isolation "torch-cluster==$(TORCH_CLUSTER_VERSION)"
+	$(PIP) install --quiet --no-build-isolation --no-deps -e .
+	$(PY) -c "import torch, torch_cluster, ase, openmm, openmmtorch, e3nn, vesin, geoff; print('geoff', geoff.__version__, 'torch', torch.__version__)"
+	@touch $(STAMP)
+
+md: venv
+	$(VENV)/bin/geoff md ethanol-egnn ethanol --steps 2000 --timestep 0.5 --temperature 300 --output runs/md-ethanol
+
+test: venv
+	$(PY) -m pytest -q tests
+
+integration: venv
+	$(PY) -m pytest -q integration
+
+bench: venv
+	$(PY) benchmarks/run.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,86 @@
+"""GeoffCalculator: any geoff potential as an ASE calculator."""
+
+import os
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from .. import keys
+from ..errors import GeoffInputError
+from ..graph import structures_to_graph
+from ..io import load_potential
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def check_min_distance(graph, min_distance: float, label: str = "structure") -> None:
+    """Raise GeoffInputError if two atoms (or periodic images) are closer than ``min_distance`` Å."""
+    if min_distance <= 0 or graph[keys.EDGE_INDEX].shape[1] == 0:
+        return
+    i, j = graph[keys.EDGE_INDEX]
+    vec = graph[keys.POSITIONS][j] - graph[keys.POSITIONS][i]
+    if bool(graph[keys.PBC].any()):
+        vec = vec + torch.bmm(graph[keys.EDGE_SHIFTS].unsqueeze(1), graph[keys.CELL][graph[keys.BATCH][i]]).squeeze(1)
+    d = torch.linalg.norm(vec, dim=1)
+    k = int(torch.argmin(d))
+    if float(d[k]) < min_distance:
+        raise GeoffInputError(
+            f"{label}: atoms {int(i[k])} and {int(j[k])} are {float(d[k]):.3f} Å apart, closer than the "
+            f"{min_distance} Å that is physically sensible. Check the structure (duplicated atoms? wrong units, "
+            "nm instead of Å?) or lower min_distance if this is intended."
+        )
+
+
+class GeoffCalculator(Calculator):
+    """ASE calculator for a geoff potential.
+
+    Args:
+        potential: a geoff ``Potential``, a path to a potential file, or a shipped name.
+        device: "cpu", "cuda", ...
+        dtype: "float32" or "float64" (default: the potential's own dtype).
+        neighbours: neighbour-list method (see ``geoff.graph.NEIGHBOUR_METHODS``).
+        min_distance: refuse structures with atoms closer than this, Å.
+
+    Results: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
+    stress (eV/Å³, Voigt order xx yy zz yz xz xy; periodic cells only).
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(self, potential, device: Union[str, torch.device] = "cpu", dtype: Optional[str] = None,
+                 neighbours: str = "auto", min_distance: float = 0.3, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(potential, (str, os.PathLike)):
+            potential = load_potential(potential)
+        if dtype is not None:
+            if dtype not in _DTYPES:
+                raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+            potential = potential.to(_DTYPES[dtype])
+        self.potential = potential.to(device).eval()
+        self.device = torch.device(device)
+        self.dtype = self.potential.reference_energies.dtype
+        self.neighbours = neighbours
+        self.min_distance = float(min_distance)
+
+    def calculate(self, atoms=None, properties: Sequence[str] = ("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        want_stress = "stress" in properties
+        if want_stress and not atoms.pbc.all():
+            raise PropertyNotImplementedError("stress is defined only for cells periodic in all three directions.")
+        self.potential.check_elements(atoms.numbers)
+        graph = structures_to_graph([atoms], self.potential.cutoff, dtype=self.dtype, device=self.device,
+                                    neighbours=self.neighbours)
+        check_min_distance(graph, self.min_distance)
+        out = self.potential(graph, compute_forces=True, compute_stress=want_stress or atoms.pbc.all())
+        energy = float(out[keys.ENERGY][0].detach())
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["energies"] = out[keys.ATOMIC_ENERGIES].detach().cpu().numpy().astype(np.float64)
+        self.results["forces"] = out[keys.FORCES].detach().cpu().numpy().astype(np.float64)
+        if keys.STRESS in out:
+            stress = out[keys.STRESS][0].detach().cpu().numpy().astype(np.float64)
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)

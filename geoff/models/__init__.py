@@ -1,0 +1,7 @@
+"""Energy models. Importing this package registers every model type."""
+
+from .egnn import EGNNPotential
+from .potential import Potential
+from .registry import MODEL_TYPES, build_model, register_model
+
+__all__ = ["EGNNPotential", "Potential", "MODEL_TYPES", "build_model", "register_model"]

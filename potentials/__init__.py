@@ -1,0 +1,1 @@
+"""Potentials shipped with geoff, one folder each (installed as ``geoff.potentials``)."""
