@@ -37,6 +37,7 @@ class EGNNPotential(Potential):
     """
 
     model_type = "egnn"
+    reflection_invariant = True
 
     def __init__(self, species: List[str], cutoff: float = 5.0, hidden: int = 64, num_layers: int = 3,
                  num_basis: int = 8, update_coords: bool = True, avg_num_neighbors: float = 8.0,

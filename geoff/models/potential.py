@@ -32,6 +32,8 @@ class Potential(nn.Module):
     """
 
     model_type: str = ""
+    #: True when the energy is also invariant under reflections (E(3), not only SE(3)).
+    reflection_invariant: bool = False
 
     def __init__(self, species: List[str], cutoff: float,
                  reference_energies: Optional[Dict[str, float]] = None, energy_scale: float = 1.0):

@@ -1,0 +1,49 @@
+"""Test structures: a molecule, a small triclinic periodic cell, a water box."""
+
+import numpy as np
+from ase import Atoms
+from ase.build import molecule
+
+SPECIES = ["H", "C", "O"]
+CUTOFF = 3.5
+
+
+def ethanol(seed: int = 0) -> Atoms:
+    atoms = molecule("CH3CH2OH")
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+def triclinic(seed: int = 0) -> Atoms:
+    """6 atoms in a skewed cell whose heights (~2.6-3.1 Å) are below the cutoff (3.5 Å),
+    so atoms see several images of each neighbour and of themselves."""
+    rng = np.random.default_rng(seed)
+    cell = np.array([[3.2, 0.0, 0.0], [0.9, 3.0, 0.0], [0.6, -0.7, 3.1]])
+    frac = np.array([[0.0, 0.0, 0.0], [0.5, 0.1, 0.2], [0.2, 0.5, 0.6], [0.7, 0.6, 0.1],
+                     [0.4, 0.8, 0.8], [0.85, 0.3, 0.55]])
+    frac = frac + rng.normal(scale=0.02, size=frac.shape)
+    return Atoms("HCOHCO", scaled_positions=frac, cell=cell, pbc=True)
+
+
+def water_box(n_side: int = 2, seed: int = 0) -> Atoms:
+    """n_side³ water molecules on a jittered grid in a cubic periodic box (~1 g/cm³)."""
+    rng = np.random.default_rng(seed)
+    spacing = 3.1
+    water = molecule("H2O")
+    atoms = Atoms(cell=np.eye(3) * spacing * n_side, pbc=True)
+    for ix in range(n_side):
+        for iy in range(n_side):
+            for iz in range(n_side):
+                w = water.copy()
+                w.rotate(rng.uniform(0, 360), rng.normal(size=3))
+                w.translate(np.array([ix, iy, iz]) * spacing + rng.normal(scale=0.1, size=3))
+                atoms += w
+    return atoms
+
+
+def random_rotation(rng, proper: bool = True) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if (np.linalg.det(q) > 0) != proper:
+        q[:, 0] *= -1
+    return q

@@ -1,0 +1,102 @@
+"""The ASE calculator with real ASE optimisers and integrators."""
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms, units
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.calculators.fd import calculate_numerical_stress
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.verlet import VelocityVerlet
+from ase.optimize import BFGS
+
+import geoff
+from geoff import GeoffInputError
+from structures import SPECIES, ethanol, triclinic
+
+
+@pytest.fixture(scope="module")
+def potential():
+    torch.manual_seed(0)
+    return geoff.EGNNPotential(SPECIES, cutoff=4.0, hidden=16, num_layers=2, energy_scale=5.0).double()
+
+
+def test_results_match_the_potential(potential, tmp_path):
+    atoms = ethanol()
+    atoms.calc = geoff.GeoffCalculator(potential)
+    e = atoms.get_potential_energy()
+    assert atoms.get_potential_energy(force_consistent=True) == e
+    assert np.isclose(atoms.get_potential_energies().sum(), e, rtol=1e-12, atol=1e-12)
+    assert atoms.get_forces().shape == (9, 3)
+    with pytest.raises(PropertyNotImplementedError):
+        atoms.get_stress()
+    path = geoff.save(potential, tmp_path / "p.pt")
+    other = ethanol()
+    other.calc = geoff.GeoffCalculator(str(path))  # a path works as well as a model
+    assert other.get_potential_energy() == e
+
+
+def test_stress_in_voigt_order(potential):
+    atoms = triclinic()
+    atoms.calc = geoff.GeoffCalculator(potential)
+    s = atoms.get_stress()
+    full = atoms.get_stress(voigt=False)
+    assert s.shape == (6,) and np.allclose(full, full.T)
+    # ASE's own numerical stress (finite strain) agrees
+    num = calculate_numerical_stress(atoms, eps=1e-5)
+    assert np.max(np.abs(num - s)) <= 1e-7 * max(1.0, np.abs(s).max())
+
+
+def test_optimiser_lowers_energy(potential):
+    atoms = ethanol()
+    atoms.calc = geoff.GeoffCalculator(potential)
+    e0 = atoms.get_potential_energy()
+    # a random potential need not have a sensible minimum: take a few short steps only
+    BFGS(atoms, logfile=None, maxstep=0.02).run(fmax=1e-4, steps=8)
+    assert atoms.get_potential_energy() < e0
+
+
+def test_nve_conserves_energy(potential):
+    """0.5 fs velocity Verlet, 400 steps: the total energy fluctuates by O(dt²) and does not drift."""
+    atoms = ethanol()
+    atoms.calc = geoff.GeoffCalculator(potential)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    etot, epot = [], []
+    for _ in range(40):
+        dyn.run(10)
+        epot.append(atoms.get_potential_energy())
+        etot.append(epot[-1] + atoms.get_kinetic_energy())
+    t_ps = np.arange(1, 41) * 10 * 0.5e-3
+    drift = np.polyfit(t_ps, etot, 1)[0] * 1000 / len(atoms)  # meV/atom/ps
+    print(f"NVE drift {drift:+.4f} meV/atom/ps, E_tot std {np.std(etot) * 1000 / len(atoms):.4f} meV/atom, "
+          f"E_pot std {np.std(epot) * 1000 / len(atoms):.3f} meV/atom")
+    assert np.std(epot) > 0.01  # the potential does exchange energy with the kinetic term
+    assert np.std(etot) < 0.01 * np.std(epot)
+    assert abs(drift) < 1.0
+
+
+def test_bad_inputs_have_clear_errors(potential):
+    calc = geoff.GeoffCalculator(potential)
+    nitrogen = Atoms("NH3", positions=[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    nitrogen.calc = calc
+    with pytest.raises(GeoffInputError, match=r"\['N'\] are not known.*\['H', 'C', 'O'\]"):
+        nitrogen.get_potential_energy()
+    nan = ethanol()
+    nan.positions[0, 0] = np.inf
+    nan.calc = calc
+    with pytest.raises(GeoffInputError, match="NaN or infinite"):
+        nan.get_potential_energy()
+    no_cell = ethanol()
+    no_cell.pbc = True
+    no_cell.calc = calc
+    with pytest.raises(GeoffInputError, match="cell"):
+        no_cell.get_potential_energy()
+    close = Atoms("OH", positions=[[0, 0, 0], [0.1, 0, 0]])
+    close.calc = calc
+    with pytest.raises(GeoffInputError, match="0.100 Å apart"):
+        close.get_potential_energy()
+    with pytest.raises(GeoffInputError, match="unknown element symbol"):
+        geoff.EGNNPotential(["H", "Qq"])
