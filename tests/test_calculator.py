@@ -100,3 +100,19 @@ def test_bad_inputs_have_clear_errors(potential):
         close.get_potential_energy()
     with pytest.raises(GeoffInputError, match="unknown element symbol"):
         geoff.EGNNPotential(["H", "Qq"])
+
+
+def test_verlet_list_matches_rebuilding_every_step(potential):
+    from ase.md.langevin import Langevin
+
+    atoms = triclinic()
+    atoms.calc = geoff.GeoffCalculator(potential, skin=0.5)
+    dyn = Langevin(atoms, timestep=0.5 * units.fs, temperature_K=600, friction=0.02, fixcm=False, rng=np.random.default_rng(1))
+    reference = geoff.GeoffCalculator(potential, skin=0.0)
+    for _ in range(30):
+        dyn.run(5)
+        f = atoms.get_forces()
+        e = atoms.get_potential_energy()
+        assert np.isclose(reference.get_potential_energy(atoms), e, rtol=1e-12, atol=1e-12)
+        assert np.allclose(reference.get_forces(atoms), f, rtol=0, atol=1e-12)
+    assert 1 <= atoms.calc.neighbour_list.builds < reference.neighbour_list.builds == 30

@@ -176,3 +176,16 @@ def test_torchscript_matches_eager(model):
         b = scripted(g, compute_forces=True, compute_stress=bool(atoms.pbc.all()))
         for key in a:
             assert torch.allclose(a[key], b[key], rtol=1e-12, atol=1e-12), key
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_edges_beyond_cutoff_contribute_nothing(model, system):
+    """The contract behind Verlet (skin) lists: extra edges longer than the cutoff change nothing."""
+    atoms = SYSTEMS[system]()
+    exact = structures_to_graph([atoms], model.cutoff, dtype=torch.float64)
+    padded = structures_to_graph([atoms], model.cutoff + 1.0, dtype=torch.float64)
+    assert padded[keys.EDGE_INDEX].shape[1] > exact[keys.EDGE_INDEX].shape[1]
+    a = model(exact, compute_stress=bool(atoms.pbc.all()))
+    b = model(padded, compute_stress=bool(atoms.pbc.all()))
+    for key in a:
+        assert torch.allclose(a[key], b[key], rtol=1e-12, atol=1e-12), key

@@ -10,7 +10,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from .. import keys
 from ..errors import GeoffInputError
-from ..graph import structures_to_graph
+from ..graph import VerletNeighbourList
 from ..io import load_potential
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -42,6 +42,7 @@ class GeoffCalculator(Calculator):
         device: "cpu", "cuda", ...
         dtype: "float32" or "float64" (default: the potential's own dtype).
         neighbours: neighbour-list method (see ``geoff.graph.NEIGHBOUR_METHODS``).
+        skin: Verlet skin, Å: edges are rebuilt only after an atom moves skin/2 (0: every call).
         min_distance: refuse structures with atoms closer than this, Å.
 
     Results: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
@@ -51,7 +52,7 @@ class GeoffCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(self, potential, device: Union[str, torch.device] = "cpu", dtype: Optional[str] = None,
-                 neighbours: str = "auto", min_distance: float = 0.3, **kwargs):
+                 neighbours: str = "auto", skin: float = 0.5, min_distance: float = 0.3, **kwargs):
         super().__init__(**kwargs)
         if isinstance(potential, (str, os.PathLike)):
             potential = load_potential(potential)
@@ -62,7 +63,7 @@ class GeoffCalculator(Calculator):
         self.potential = potential.to(device).eval()
         self.device = torch.device(device)
         self.dtype = self.potential.reference_energies.dtype
-        self.neighbours = neighbours
+        self.neighbour_list = VerletNeighbourList(self.potential.cutoff, skin, self.dtype, self.device, neighbours)
         self.min_distance = float(min_distance)
 
     def calculate(self, atoms=None, properties: Sequence[str] = ("energy",), system_changes=all_changes):
@@ -72,8 +73,7 @@ class GeoffCalculator(Calculator):
         if want_stress and not atoms.pbc.all():
             raise PropertyNotImplementedError("stress is defined only for cells periodic in all three directions.")
         self.potential.check_elements(atoms.numbers)
-        graph = structures_to_graph([atoms], self.potential.cutoff, dtype=self.dtype, device=self.device,
-                                    neighbours=self.neighbours)
+        graph = self.neighbour_list.graph(atoms)
         check_min_distance(graph, self.min_distance)
         out = self.potential(graph, compute_forces=True, compute_stress=want_stress or atoms.pbc.all())
         energy = float(out[keys.ENERGY][0].detach())

@@ -84,7 +84,7 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
     if ensemble == "nve":
         dyn = VelocityVerlet(atoms, timestep=dt)
     else:
-        dyn = Langevin(atoms, timestep=dt, temperature_K=temperature_k, friction=friction_per_fs / units.fs,
+        dyn = Langevin(atoms, timestep=dt, temperature_K=temperature_k, friction=friction_per_fs / units.fs, fixcm=False,
                        rng=rng)
 
     rows = []

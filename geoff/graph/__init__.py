@@ -2,8 +2,9 @@
 
 from .build import NEIGHBOUR_METHODS, add_edges, arrays_to_graph, structures_to_graph, validate_structure
 from .neighbours import all_pairs_edges, torch_cluster_edges, vesin_edges
+from .verlet import VerletNeighbourList
 
 __all__ = [
     "NEIGHBOUR_METHODS", "add_edges", "arrays_to_graph", "structures_to_graph", "validate_structure",
-    "all_pairs_edges", "torch_cluster_edges", "vesin_edges",
+    "all_pairs_edges", "torch_cluster_edges", "vesin_edges", "VerletNeighbourList",
 ]
