@@ -10,6 +10,7 @@ from ..errors import GeoffError
 #: sub-command name → module in geoff.cli that defines ``add_arguments(parser)`` and ``run(args)``.
 COMMANDS = {
     "md": "geoff.cli.md",
+    "export": "geoff.cli.export",
 }
 
 

@@ -1,4 +1,4 @@
-"""Run molecular dynamics with a geoff potential (ASE engine).
+"""Run molecular dynamics with a geoff potential (ASE engine, or OpenMM with --engine openmm).
 
 Example: geoff md ethanol-egnn ethanol --steps 2000 --timestep 0.5 --temperature 300
 """
@@ -21,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-every", type=int, default=10, help="steps between trajectory frames and energy rows")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--engine", choices=["ase", "openmm"], default="ase",
+                   help="ase (default) or openmm (TorchForce/PythonForce; writes trajectory.dcd)")
+    p.add_argument("--platform", default="CPU", help="OpenMM platform (openmm engine): Reference, CPU, CUDA")
+    p.add_argument("--backend", choices=["auto", "torchforce", "pythonforce"], default="auto",
+                   help="how OpenMM runs geoff (openmm engine)")
+    p.add_argument("--trajectory-format", choices=["dcd", "pdb"], default="dcd", help="openmm engine trajectory")
 
 
 def run(args) -> int:
@@ -28,10 +34,19 @@ def run(args) -> int:
     from ..ase.md import load_structure, run_md
 
     atoms = load_structure(args.structure)
-    calc = GeoffCalculator(args.potential, device=args.device, dtype=args.dtype)
-    res = run_md(atoms, calc, steps=args.steps, timestep_fs=args.timestep, temperature_k=args.temperature,
-                 ensemble=args.ensemble, friction_per_fs=args.friction, output_dir=args.output,
-                 log_every=args.log_every, seed=args.seed, progress=not args.no_progress)
+    if getattr(args, "engine", "ase") == "openmm":
+        from ..openmm.md import run_openmm_md
+
+        res = run_openmm_md(atoms, args.potential, steps=args.steps, timestep_fs=args.timestep,
+                            temperature_k=args.temperature, ensemble=args.ensemble, friction_per_fs=args.friction,
+                            output_dir=args.output, log_every=args.log_every, seed=args.seed,
+                            progress=not args.no_progress, platform=args.platform, backend=args.backend,
+                            trajectory_format=args.trajectory_format, dtype=args.dtype, device=args.device)
+    else:
+        calc = GeoffCalculator(args.potential, device=args.device, dtype=args.dtype)
+        res = run_md(atoms, calc, steps=args.steps, timestep_fs=args.timestep, temperature_k=args.temperature,
+                     ensemble=args.ensemble, friction_per_fs=args.friction, output_dir=args.output,
+                     log_every=args.log_every, seed=args.seed, progress=not args.no_progress)
     print(f"atoms            {len(atoms)}")
     print(f"steps            {res.steps} x {args.timestep} fs ({args.ensemble.upper()}, {args.temperature} K start)")
     print(f"speed            {res.steps_per_s:.1f} steps/s, {res.ns_per_day:.3f} ns/day "
