@@ -21,7 +21,14 @@ def _egnn_no_coords(species, cutoff):
                                update_coords=False, energy_scale=2.0).double()
 
 
+def _se3_transformer(species, cutoff):
+    torch.manual_seed(2)
+    return geoff.SE3TransformerPotential(species, cutoff=cutoff, lmax=2, channels=4, num_layers=3, num_heads=2,
+                                         num_basis=6, radial_hidden=8, energy_scale=2.0).double()
+
+
 MODEL_FACTORIES = {
     "egnn": _egnn,
     "egnn-invariant": _egnn_no_coords,
+    "se3_transformer": _se3_transformer,
 }

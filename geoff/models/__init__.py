@@ -3,5 +3,6 @@
 from .egnn import EGNNPotential
 from .potential import Potential
 from .registry import MODEL_TYPES, build_model, register_model
+from .se3_transformer import SE3TransformerPotential
 
-__all__ = ["EGNNPotential", "Potential", "MODEL_TYPES", "build_model", "register_model"]
+__all__ = ["EGNNPotential", "Potential", "MODEL_TYPES", "build_model", "register_model", "SE3TransformerPotential"]
