@@ -1,8 +1,16 @@
 """Test structures: a molecule, a small triclinic periodic cell, a water box."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 from ase import Atoms
 from ase.build import molecule
+
+#: the development data: ../shared/data/ethanol beside the repository (override with GEOFF_DATA)
+DATA = Path(os.environ.get("GEOFF_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "ethanol"))
+if os.environ.get("CI") and not (DATA / "train.xyz").exists():
+    raise RuntimeError(f"CI: the ethanol data is missing at {DATA}; tests that need it would be skipped.")
 
 SPECIES = ["H", "C", "O"]
 CUTOFF = 3.5

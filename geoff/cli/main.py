@@ -11,6 +11,9 @@ from ..errors import GeoffError
 COMMANDS = {
     "md": "geoff.cli.md",
     "export": "geoff.cli.export",
+    "train": "geoff.cli.train",
+    "finetune": "geoff.cli.finetune",
+    "evaluate": "geoff.cli.evaluate",
 }
 
 

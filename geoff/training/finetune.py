@@ -1,0 +1,107 @@
+"""Fine-tuning: continue training a saved potential on (usually few) new structures.
+
+What changes with respect to training from scratch:
+- the model, its species, cutoff, scales and weights come from the potential;
+  species the new data lack are kept (their embeddings are simply not updated
+  much), elements the potential lacks are an error before training;
+- the per-element reference energies are re-fitted to the new data: the shift
+  δ_Z minimising Σ_s (E_s − E_s^model − Σ_Z n_sZ δ_Z)² is added to E_ref[Z]
+  (this absorbs a different DFT setting's constant offsets);
+- optionally parameters are frozen by name prefix (e.g. ``embedding``, ``layers.0``);
+- defaults suited to small data: lower learning rate, short warm-up, smaller batches.
+"""
+
+import copy
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from ase.data import chemical_symbols
+
+from ..errors import GeoffInputError
+from ..io import load_potential
+from .config import make_config
+from .data import Sample, check_samples, check_units, collate, precompute_edges
+from .setup import load_datasets
+from .trainer import Trainer
+
+FINETUNE_DEFAULTS: Dict = {
+    "optim": {"lr": 5e-4, "warmup_steps": 20, "batch_size": 4, "ema_decay": 0.99, "max_epochs": 200,
+              "plateau_patience": 10, "early_stopping_patience": 50},
+    "data": {"valid_fraction": 0.1},
+}
+
+
+def _deep_update(base: Dict, new: Dict) -> Dict:
+    out = copy.deepcopy(base)
+    for k, v in (new or {}).items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@torch.no_grad()
+def _predict_energies(potential, samples: List[Sample], batch_size: int = 64) -> np.ndarray:
+    out = []
+    dtype = potential.reference_energies.dtype
+    for k in range(0, len(samples), batch_size):
+        batch = collate(samples[k:k + batch_size], dtype)
+        out.append(potential(batch, compute_forces=False)["energy"].double().numpy())
+    return np.concatenate(out)
+
+
+def refit_reference_energies(potential, samples: List[Sample]) -> Dict[str, float]:
+    """Add the least-squares per-element shift of the residual E − E_model to E_ref; returns the shifts (eV)."""
+    samples = [s for s in samples if s.energy is not None]
+    if not samples:
+        return {}
+    residual = np.array([s.energy for s in samples]) - _predict_energies(potential, samples)
+    present = sorted({chemical_symbols[int(z)] for s in samples for z in s.numbers})
+    counts = np.array([[sum(1 for z in s.numbers if chemical_symbols[int(z)] == e) for e in present]
+                       for s in samples], dtype=float)
+    delta = np.linalg.lstsq(counts, residual, rcond=None)[0]
+    shifts = {e: float(d) for e, d in zip(present, delta)}
+    refs = potential.reference_energy_dict()
+    potential.set_reference_energies({e: refs[e] + d for e, d in shifts.items()})
+    return shifts
+
+
+def finetune(potential_name_or_path, train, overrides: Optional[Dict] = None) -> Dict[str, float]:
+    """Fine-tune a saved potential on ``train`` (path or list of paths).
+
+    ``overrides`` is a partial config (see ``geoff.training.config.DEFAULTS``),
+    e.g. ``{"run_dir": ..., "data": {"n_train": 50, "valid": ...},
+    "finetune": {"freeze": ["embedding"]}, "optim": {"max_epochs": 100}}``.
+    Returns the trainer's summary (errors of the best EMA weights).
+    """
+    potential = load_potential(potential_name_or_path)
+    user = _deep_update(FINETUNE_DEFAULTS, overrides or {})
+    user = _deep_update(user, {"data": {"train": train}, "finetune": {"from": str(potential_name_or_path)}})
+    model_cfg = {"type": potential.model_type, **potential.config(),
+                 "energy_scale": float(potential.energy_scale)}
+    user["model"] = model_cfg
+    cfg = make_config(user)
+    torch.manual_seed(int(cfg["seed"]))
+    data = load_datasets(cfg)
+    w = cfg["loss"]
+    for label, samples in (("fine-tuning", data.train), ("validation", data.valid)):
+        check_samples(samples, potential.species, w["energy_weight"] > 0, w["forces_weight"] > 0,
+                      w["stress_weight"] > 0, label)
+    if not data.valid:
+        raise GeoffInputError("no validation structures: set data.valid, data.n_valid or data.valid_fraction.")
+    for samples in (data.train, data.valid, data.test):
+        if samples:
+            precompute_edges(samples, float(potential.cutoff))
+    potential = potential.to(torch.float64)
+    if cfg["finetune"]["refit_reference_energies"]:
+        cfg["finetune"]["reference_energy_shifts"] = refit_reference_energies(potential, data.train)
+    check_units(data.train, potential.reference_energy_dict(), "fine-tuning")
+    cfg["model"]["reference_energies"] = potential.reference_energy_dict()
+    cfg["data"]["reference_energies"] = potential.reference_energy_dict()
+    unknown = [f for f in cfg["finetune"]["freeze"]
+               if not any(n == f or n.startswith(f + ".") for n, _ in potential.named_parameters())]
+    if unknown:
+        names = sorted({n.split(".")[0] for n, _ in potential.named_parameters()})
+        raise GeoffInputError(f"finetune.freeze: no parameters named {unknown}; top-level names: {names} "
+                              "(use prefixes such as 'embedding' or 'layers.0').")
+    trainer = Trainer(cfg, potential, data)
+    return trainer.train()

@@ -1,0 +1,71 @@
+"""One-call entry points: ``train(config)`` and ``resume(run_dir)``.
+
+Both work the same under ``torchrun --nproc_per_node W`` (data parallel).
+"""
+
+import copy
+import random
+from typing import Dict, Optional, Union
+
+import numpy as np
+import torch
+
+from .config import DEFAULTS, load_config, make_config
+from .setup import prepare
+from .trainer import Trainer, distributed_context, model_from_checkpoint, read_checkpoint
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def _device_for_rank(cfg: Dict, world_size: int) -> None:
+    if world_size > 1 and str(cfg["device"]).startswith("cuda"):
+        import os
+
+        cfg["device"] = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+
+
+def train(config: Union[str, Dict], overrides: Optional[Dict] = None, model: Optional[torch.nn.Module] = None
+          ) -> Dict[str, float]:
+    """Train from a YAML path or a config dict (merged over the defaults).
+
+    ``model`` (optional) starts from given weights (fine-tuning) instead of a fresh model.
+    Returns a summary: epochs, steps, train_time_s, best_valid_loss, valid_/test_ errors.
+    """
+    cfg = load_config(config, overrides) if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__") \
+        else make_config({**config, **(overrides or {})})
+    rank, world = distributed_context()
+    _device_for_rank(cfg, world)
+    _seed_everything(int(cfg["seed"]))
+    data, model = prepare(cfg, model, progress=bool(cfg["progress"]) and rank == 0)
+    trainer = Trainer(cfg, model, data, rank, world)
+    return trainer.train()
+
+
+def resume(run_dir, overrides: Optional[Dict] = None) -> Dict[str, float]:
+    """Continue the run in ``run_dir`` from its checkpoint.pt (``overrides`` may raise
+    ``optim.max_epochs`` or ``optim.max_time_minutes``)."""
+    state = read_checkpoint(run_dir)
+    cfg = state["config"]
+    for key, value in DEFAULTS.items():  # settings added to geoff after the run started get their defaults
+        if isinstance(value, dict):
+            for k, v in value.items():
+                cfg.setdefault(key, {}).setdefault(k, copy.deepcopy(v))
+        else:
+            cfg.setdefault(key, copy.deepcopy(value))
+    cfg["run_dir"] = str(run_dir)
+    for section, values in (overrides or {}).items():
+        if isinstance(values, dict):
+            cfg[section].update(values)
+        else:
+            cfg[section] = values
+    rank, world = distributed_context()
+    _device_for_rank(cfg, world)
+    model = model_from_checkpoint(state)
+    data, model = prepare(cfg, model, progress=False)
+    trainer = Trainer(cfg, model, data, rank, world)
+    trainer.load_state_dict(state)
+    return trainer.train()
