@@ -46,5 +46,9 @@ integration: venv
 bench: venv
 	$(PY) benchmarks/run.py
 
+# benchmark-only environment with the peer force fields (never geoff dependencies)
+bench-peers:
+	bash benchmarks/peers/setup.sh
+
 clean-venv:
 	rm -rf $(VENV)

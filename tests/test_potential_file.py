@@ -90,3 +90,15 @@ def test_plain_pickle_is_not_a_potential(tmp_path):
         pickle.dump({"format": "geoff-potential"}, fh)
     with pytest.raises(GeoffFileError):
         geoff.load(path)
+
+
+def test_atomic_writes_respect_the_umask(tmp_path):
+    from geoff.io import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644

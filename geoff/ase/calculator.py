@@ -75,7 +75,7 @@ class GeoffCalculator(Calculator):
         self.potential.check_elements(atoms.numbers)
         graph = self.neighbour_list.graph(atoms)
         check_min_distance(graph, self.min_distance)
-        out = self.potential(graph, compute_forces=True, compute_stress=want_stress or atoms.pbc.all())
+        out = self.potential(graph, compute_forces=True, compute_stress=want_stress)
         energy = float(out[keys.ENERGY][0].detach())
         self.results["energy"] = energy
         self.results["free_energy"] = energy

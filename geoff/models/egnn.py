@@ -70,5 +70,6 @@ class EGNNPotential(Potential):
             if k > 0:  # virtual positions moved by eq. (4); keep the norm differentiable at 0
                 lengths = torch.sqrt((vectors * vectors).sum(-1) + 1e-12)
             h, dx = layer(h, vectors, self.radial(lengths), envelope, edge_index)
-            vectors = vectors + dx[j] - dx[i]
+            if layer.update_coords:  # the last layer moves no coordinates: skip the E x 3 update
+                vectors = vectors + dx.index_select(0, j) - dx.index_select(0, i)
         return self.readout(h).squeeze(-1)

@@ -47,8 +47,15 @@ class EGNNLayer(nn.Module):
         self, h: Tensor, edge_vectors: Tensor, radial: Tensor, envelope: Tensor, edge_index: Tensor
     ) -> Tuple[Tensor, Tensor]:
         i, j = edge_index[0], edge_index[1]
-        hi, hj = self.node_proj(h).chunk(2, dim=-1)
-        m_ij = self.edge_mlp(hi[i] + hj[j] + self.radial_proj(radial)) * envelope.unsqueeze(-1)  # eq. (3)
+        # φ_e's first linear layer is W [h_i, h_j, B] + b = W_i h_i + W_j h_j + W_B B + b: the node
+        # parts are computed per atom (N rows, not E), the bias b is folded into the per-atom W_i h_i,
+        # and the radial part is fused into the gather sum by addmm. index_select (rather than h[i])
+        # has an index_add backward, which is faster on CPU than advanced indexing's index_put.
+        proj = self.node_proj(h)
+        hi = proj[:, : self.hidden] + self.radial_proj.bias
+        hj = proj[:, self.hidden:]
+        pre = torch.addmm(hi.index_select(0, i) + hj.index_select(0, j), radial, self.radial_proj.weight.t())
+        m_ij = self.edge_mlp(pre) * envelope.unsqueeze(-1)  # eq. (3)
 
         m_i = torch.zeros_like(h).index_add_(0, i, m_ij) * self.inv_avg_neighbors  # eq. (5)
         h_new = h + self.node_mlp(torch.cat([h, m_i], dim=-1))  # eq. (6)

@@ -1,0 +1,140 @@
+"""Time one geoff model on one system along one path (run by benchmarks/run.py).
+
+    .venv/bin/python benchmarks/worker.py --model geoff-egnn --system water-1536 --path torch
+
+Paths (each step includes everything an MD step needs from the potential):
+    torch    structure → graph (neighbour list rebuilt every call) → energy + forces
+             through ``Potential.forward`` (plain PyTorch, eager).
+    ase      one ase.md.VelocityVerlet step with ``geoff.GeoffCalculator`` (its
+             force call, the neighbour list inside it, and the integrator).
+    openmm   one OpenMM VerletIntegrator step with geoff's TorchForce (openmm-torch:
+             the TorchScript module, no Python per step) on OpenMM's CPU platform.
+    openmm-py  the same with geoff's openmm.PythonForce backend (OpenMM calls geoff's
+             eager PyTorch module from Python every step).
+
+Weights are random (seeded): speed does not depend on their values.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from systems import make_system  # noqa: E402
+
+SPECIES = ["H", "C", "N", "O"]
+
+#: geoff models of the table: name -> (constructor name, keyword arguments).
+GEOFF_MODELS = {
+    "geoff-egnn-small": ("EGNNPotential", dict(cutoff=5.0, hidden=32, num_layers=2, num_basis=8)),
+    "geoff-egnn": ("EGNNPotential", dict(cutoff=5.0, hidden=64, num_layers=3, num_basis=8)),  # shipped size
+    "geoff-se3": ("SE3TransformerPotential", dict(cutoff=5.0)),
+    # the shipped size with torch.compile (inductor, dynamic shapes) on atomic_energies_raw;
+    # the first call compiles (~1 min on 2 cores), later calls reuse the kernels
+    "geoff-egnn-compile": ("EGNNPotential", dict(cutoff=5.0, hidden=64, num_layers=3, num_basis=8)),
+}
+
+
+def build_potential(name: str, dtype: str, device: str):
+    import torch
+    import geoff
+
+    cls_name, kwargs = GEOFF_MODELS[name]
+    cls = getattr(geoff, cls_name, None)
+    if cls is None:
+        raise RuntimeError(f"geoff.{cls_name} does not exist in this checkout")
+    torch.manual_seed(0)
+    pot = cls(species=SPECIES, **kwargs).to(getattr(torch, dtype)).to(device).eval()
+    if name.endswith("-compile"):
+        pot.atomic_energies_raw = torch.compile(pot.atomic_energies_raw, dynamic=True)
+    return pot
+
+
+def torch_step(pot, atoms, args):
+    import torch
+    from geoff import keys, structures_to_graph
+
+    dtype = getattr(torch, args.dtype)
+    cuda = args.device.startswith("cuda")
+
+    def step():
+        graph = structures_to_graph([atoms], pot.cutoff, dtype=dtype, device=args.device)
+        out = pot(graph, compute_forces=True)
+        out[keys.FORCES].detach().cpu()
+        if cuda:
+            torch.cuda.synchronize()
+
+    graph = structures_to_graph([atoms], pot.cutoff, dtype=dtype, device=args.device)
+    return step, int(graph["edge_index"].shape[1])
+
+
+def ase_step(pot, atoms, args):
+    from ase import units
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.verlet import VelocityVerlet
+    import geoff
+
+    atoms.calc = geoff.GeoffCalculator(pot, device=args.device)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.RandomState(0))
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+
+    def step():
+        dyn.run(1)
+
+    return step, None
+
+
+def openmm_step(pot, atoms, args, backend: str = "torchforce"):
+    """One VerletIntegrator step of an OpenMM System whose only force is geoff's."""
+    try:
+        from geoff.openmm.md import build_simulation_system
+    except ImportError as exc:
+        raise RuntimeError(f"geoff.openmm is not importable ({exc}); OpenMM path skipped") from exc
+    import openmm
+    from openmm import unit
+
+    system, _ = build_simulation_system(atoms, pot, backend=backend, device=args.device)
+    integrator = openmm.VerletIntegrator(0.5 * unit.femtoseconds)
+    if args.device == "cpu":
+        platform = openmm.Platform.getPlatformByName("CPU")
+        props = {"Threads": str(args.threads)}
+    else:
+        platform, props = openmm.Platform.getPlatformByName("CUDA"), {}
+    context = openmm.Context(system, integrator, platform, props)
+    context.setPositions(atoms.positions / 10.0)  # Å → nm (OpenMM's unit; the adapter converts back)
+    context.setVelocitiesToTemperature(300.0, 0)
+
+    def step(context=context):  # the closure keeps the Context alive (the integrator needs it)
+        integrator.step(1)
+
+    return step, None
+
+
+def openmm_py_step(pot, atoms, args):
+    return openmm_step(pot, atoms, args, backend="pythonforce")
+
+
+PATHS = {"torch": torch_step, "ase": ase_step, "openmm": openmm_step, "openmm-py": openmm_py_step}
+
+
+def build(args):
+    pot = build_potential(args.model, args.dtype, args.device)
+    atoms = make_system(args.system)
+    step, edges = PATHS[args.path](pot, atoms, args)
+    n_params = sum(p.numel() for p in pot.parameters())
+    return {"step": step, "atoms": len(atoms), "edges": edges, "params": n_params,
+            "periodic": bool(atoms.pbc.any())}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    harness.common_arguments(parser)
+    args = parser.parse_args(argv)
+    return harness.run_cell(args, build)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
