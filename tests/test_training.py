@@ -3,7 +3,6 @@ early stopping, the time budget, float64, and the `geoff train` command."""
 
 import csv
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,10 +1,7 @@
 """Molecular dynamics with ASE integrators: progress, trajectory, energy log, drift, plot."""
 
-import csv
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from ase import units
@@ -16,6 +13,7 @@ from ase.md.verlet import VelocityVerlet
 
 from ..errors import GeoffInputError
 from ..io import atomic_path
+from ..mdlog import MDResult, summarise_run
 
 #: Molecule names accepted in place of a structure file (ase.build.molecule names also work).
 MOLECULE_ALIASES = {"ethanol": "CH3CH2OH", "methanol": "CH3OH", "water": "H2O"}
@@ -33,28 +31,6 @@ def load_structure(spec: str):
     if name in g2.names:
         return molecule(name)
     raise GeoffInputError(f"{spec!r} is neither a structure file nor a molecule name (e.g. 'ethanol', 'CH4').")
-
-
-@dataclass
-class MDResult:
-    steps: int
-    wall_s: float
-    steps_per_s: float
-    ns_per_day: float
-    drift_mev_per_atom_per_ps: float
-    energy_fluctuation_mev_per_atom: float
-    mean_temperature_k: float
-    trajectory: Path
-    log: Path
-    plot: Optional[Path]
-
-
-def energy_drift(times_ps: np.ndarray, total_ev: np.ndarray, n_atoms: int) -> float:
-    """Slope of a least-squares line through total energy vs time, meV/atom/ps."""
-    if len(times_ps) < 2:
-        return 0.0
-    slope = np.polyfit(times_ps, total_ev, 1)[0]
-    return float(slope * 1000.0 / n_atoms)
 
 
 def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_k: float = 300.0,
@@ -117,45 +93,4 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
         bar.close()
         traj.close()
 
-    data = np.array(rows)
-    with atomic_path(log_path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["time_ps", "potential_eV", "kinetic_eV", "total_eV", "temperature_K"])
-            w.writerows(data.tolist())
-    drift = energy_drift(data[:, 0], data[:, 3], n)
-    fluct = float(np.std(data[:, 3]) * 1000.0 / n)
-    png = None
-    if plot:
-        png = plot_energies(data, png_path, drift, ensemble)
-    sps = steps / wall if wall > 0 else float("inf")
-    return MDResult(steps=steps, wall_s=wall, steps_per_s=sps, ns_per_day=sps * timestep_fs * 86400 / 1e6,
-                    drift_mev_per_atom_per_ps=drift, energy_fluctuation_mev_per_atom=fluct,
-                    mean_temperature_k=float(data[1:, 4].mean()) if len(data) > 1 else float(data[0, 4]),
-                    trajectory=traj_path, log=log_path, plot=png)
-
-
-def plot_energies(data: np.ndarray, path: Path, drift: float, ensemble: str) -> Path:
-    """Potential, kinetic and total energy vs time (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = data[:, 0]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    e0 = data[0, 3]
-    ax1.plot(t, data[:, 1] - e0, label="potential")
-    ax1.plot(t, data[:, 2], label="kinetic")
-    ax1.plot(t, data[:, 3] - e0, label="total", color="k")
-    ax1.set_ylabel("energy − E_total(0) / eV")
-    ax1.legend()
-    ax1.set_title(f"{ensemble.upper()}: total-energy drift {drift:.3g} meV/atom/ps")
-    ax2.plot(t, data[:, 4])
-    ax2.set_xlabel("time / ps")
-    ax2.set_ylabel("temperature / K")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return summarise_run(rows, n, steps, wall, timestep_fs, ensemble, traj_path, log_path, png_path if plot else None)

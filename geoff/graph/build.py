@@ -1,6 +1,6 @@
 """Structures → geoff graphs (see ``geoff.keys`` for the tensors and shapes)."""
 
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Sequence, Union
 
 import numpy as np
 import torch

@@ -6,15 +6,14 @@ LangevinMiddleIntegrator for NVT, a DCD or PDB trajectory, an energy log with
 the same columns and units as the ASE engine (eV, K, ps), drift and steps/s.
 """
 
-import csv
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from ..errors import GeoffInputError
 from ..io import atomic_path
+from ..mdlog import summarise_run
 from ..units import EV_TO_KJ_PER_MOL
 
 
@@ -58,7 +57,7 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
                   backend: str = "auto", trajectory_format: str = "dcd", **force_options):
     """Run OpenMM MD; writes ``trajectory.dcd|pdb``, ``energies.csv`` and ``energies.png`` into ``output_dir``.
 
-    Returns a :class:`geoff.ase.md.MDResult` (drift in meV/atom/ps from a line fit of the total energy).
+    Returns a :class:`geoff.mdlog.MDResult` (drift in meV/atom/ps from a line fit of the total energy).
     ``platform``: "Reference", "CPU", "CUDA", "OpenCL". ``force_options`` go to
     :func:`geoff.openmm.create_force` (outputs_forces, neighbour_list, dtype, device, cuda_graphs).
     """
@@ -66,7 +65,6 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
     from openmm import app, unit
     from tqdm.auto import tqdm
 
-    from ..ase.md import MDResult, energy_drift, plot_energies
 
     if ensemble not in ("nve", "nvt"):
         raise GeoffInputError(f"ensemble must be 'nve' or 'nvt', got {ensemble!r}.")
@@ -144,17 +142,4 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
             if writer is None:
                 app.PDBFile.writeFooter(topology, fh)
 
-    data = np.array(rows)
-    with atomic_path(log_path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["time_ps", "potential_eV", "kinetic_eV", "total_eV", "temperature_K"])
-            w.writerows(data.tolist())
-    drift = energy_drift(data[:, 0], data[:, 3], n)
-    fluct = float(np.std(data[:, 3]) * 1000.0 / n)
-    png: Optional[Path] = plot_energies(data, png_path, drift, ensemble) if plot else None
-    sps = steps / wall if wall > 0 else float("inf")
-    return MDResult(steps=steps, wall_s=wall, steps_per_s=sps, ns_per_day=sps * timestep_fs * 86400 / 1e6,
-                    drift_mev_per_atom_per_ps=drift, energy_fluctuation_mev_per_atom=fluct,
-                    mean_temperature_k=float(data[1:, 4].mean()) if len(data) > 1 else float(data[0, 4]),
-                    trajectory=traj_path, log=log_path, plot=png)
+    return summarise_run(rows, n, steps, wall, timestep_fs, ensemble, traj_path, log_path, png_path if plot else None)
