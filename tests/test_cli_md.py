@@ -18,10 +18,11 @@ def test_geoff_md_writes_trajectory_log_and_plot(tmp_path):
     out = tmp_path / "run"
     exe = Path(sys.executable).with_name("geoff")
     res = subprocess.run([str(exe), "md", str(path), "ethanol", "--steps", "40", "--timestep", "0.5",
-                          "--temperature", "300", "--output", str(out), "--no-progress"],
+                          "--temperature", "300", "--equilibrate", "20", "--output", str(out),
+                          "--no-progress"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "steps/s" in res.stdout and "meV/atom/ps" in res.stdout
+    assert "steps/s" in res.stdout and "meV/atom/ps" in res.stdout and "after 20 steps at 300.0 K" in res.stdout
     from ase.io import read
 
     frames = read(out / "trajectory.traj", ":")

@@ -35,13 +35,15 @@ def load_structure(spec: str):
 
 def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_k: float = 300.0,
            ensemble: str = "nve", friction_per_fs: float = 0.01, output_dir="md-run", log_every: int = 10,
-           seed: int = 0, progress: bool = True, plot: bool = True) -> MDResult:
+           seed: int = 0, progress: bool = True, plot: bool = True, equilibration_steps: int = 0) -> MDResult:
     """Run ASE MD and write ``trajectory.traj``, ``energies.csv`` and ``energies.png`` into ``output_dir``.
 
     Velocities start from a Maxwell–Boltzmann distribution at ``temperature_k``
-    (no net momentum or rotation). ``ensemble`` is "nve" (velocity Verlet) or
-    "nvt" (Langevin with ``friction_per_fs``). Drift is the slope of the total
-    energy; it measures energy conservation only for NVE.
+    (no net momentum or rotation), then ``equilibration_steps`` of Langevin
+    dynamics at ``temperature_k`` (not recorded) bring the structure to that
+    temperature. ``ensemble`` is "nve" (velocity Verlet) or "nvt" (Langevin with
+    ``friction_per_fs``). Drift is the slope of the total energy; it measures
+    energy conservation only for NVE.
     """
     from tqdm.auto import tqdm
 
@@ -57,11 +59,22 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
     if not atoms.pbc.any():
         ZeroRotation(atoms)
     dt = timestep_fs * units.fs
+    if equilibration_steps > 0:
+        bath = Langevin(atoms, timestep=dt, temperature_K=temperature_k, friction=friction_per_fs / units.fs,
+                        fixcm=False, rng=rng)
+        with tqdm(total=equilibration_steps, desc=f"equilibrating at {temperature_k:g} K", unit="step",
+                  disable=not progress) as bar:
+            for done in range(0, equilibration_steps, log_every):
+                bath.run(min(log_every, equilibration_steps - done))
+                bar.update(min(log_every, equilibration_steps - done))
+        Stationary(atoms)
+        if not atoms.pbc.any():
+            ZeroRotation(atoms)
     if ensemble == "nve":
         dyn = VelocityVerlet(atoms, timestep=dt)
     else:
-        dyn = Langevin(atoms, timestep=dt, temperature_K=temperature_k, friction=friction_per_fs / units.fs, fixcm=False,
-                       rng=rng)
+        dyn = Langevin(atoms, timestep=dt, temperature_K=temperature_k, friction=friction_per_fs / units.fs,
+                       fixcm=False, rng=rng)
 
     rows = []
     n = len(atoms)

@@ -14,7 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=300.0, help="K: initial velocities, and the bath for nvt")
     p.add_argument("--ensemble", choices=["nve", "nvt"], default="nve",
                    help="nve: velocity Verlet (reports energy drift); nvt: Langevin")
-    p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (nvt)")
+    p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (nvt and equilibration)")
+    p.add_argument("--equilibrate", type=int, default=0, metavar="STEPS",
+                   help="Langevin steps at --temperature before the recorded run (ASE engine)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None)
     p.add_argument("--output", default="md-run", help="folder for trajectory.traj, energies.csv, energies.png")
@@ -46,9 +48,12 @@ def run(args) -> int:
         calc = GeoffCalculator(args.potential, device=args.device, dtype=args.dtype)
         res = run_md(atoms, calc, steps=args.steps, timestep_fs=args.timestep, temperature_k=args.temperature,
                      ensemble=args.ensemble, friction_per_fs=args.friction, output_dir=args.output,
-                     log_every=args.log_every, seed=args.seed, progress=not args.no_progress)
+                     log_every=args.log_every, seed=args.seed, progress=not args.no_progress,
+                     equilibration_steps=args.equilibrate)
     print(f"atoms            {len(atoms)}")
-    print(f"steps            {res.steps} x {args.timestep} fs ({args.ensemble.upper()}, {args.temperature} K start)")
+    start = f"after {args.equilibrate} steps at {args.temperature} K" if args.equilibrate else \
+        f"{args.temperature} K start"
+    print(f"steps            {res.steps} x {args.timestep} fs ({args.ensemble.upper()}, {start})")
     print(f"speed            {res.steps_per_s:.1f} steps/s, {res.ns_per_day:.3f} ns/day "
           f"({res.steps_per_s * len(atoms):.0f} atom-steps/s)")
     label = "energy drift" if args.ensemble == "nve" else "energy drift (thermostatted: not conserved)"
