@@ -57,6 +57,20 @@ if $PIP install --quiet --no-deps --target "$VENV/mace-e3nn" "e3nn==0.4.4" > "$L
 else
   echo "mace-e3nn	failed	e3nn==0.4.4 (MACE then runs with e3nn 0.6.0)" >> "$STATUS.tmp"
 fi
+# OpenMM, openmm-torch and openmm-ml (the versions of geoff's .venv) for
+# benchmarks/openmm_ns_per_day.py, which runs MACE through MLPotential("mace").
+# In this venv torch must be imported before openmm/openmmtorch, or the Torch
+# plugin fails to load (libnvrtc.so.12 is found through torch's libraries).
+if $PIP install -c "$CONSTRAINTS" "openmm==8.6.1" "openmmtorch==1.5" "openmmml==1.8" > "$LOGDIR/openmm.log" 2>&1; then
+  echo "openmm	ok	openmm==8.6.1 openmmtorch==1.5 openmmml==1.8" >> "$STATUS.tmp"
+else
+  echo "openmm	failed	openmm==8.6.1 openmmtorch==1.5 openmmml==1.8	$(grep -E 'ERROR|error:' "$LOGDIR/openmm.log" | tail -n 2 | tr '\n\t' '  ' | cut -c1-300)" >> "$STATUS.tmp"
+fi
+if out="$($VENV/bin/python -c "import torch, openmm, openmmtorch, openmmml; assert openmm.Platform.getNumPlatforms() > 1" 2>&1)"; then
+  echo "openmm (torch first)	imports" >> "$STATUS.tmp"
+else
+  echo "openmm (torch first)	import-failed	$(echo "$out" | tail -n 1 | cut -c1-300)" >> "$STATUS.tmp"
+fi
 # One import check per peer after all installs: a later install may have
 # replaced a dependency that an earlier one pinned (e.g. e3nn).
 if PYTHONPATH="$VENV/mace-e3nn" $VENV/bin/python -c "import e3nn, mace; assert e3nn.__version__ == '0.4.4'" 2>/dev/null; then
