@@ -14,7 +14,7 @@ All weights are random (seeded): speed does not depend on their values.
 
 Columns: median ms per step, steps/s, atom-steps/s (= atoms × steps/s), peak
 memory (MiB of resident memory one step adds on top of the loaded model and
-structure), and the ratio of the row's ms/step to geoff-egnn's (the shipped
+structure), and the ratio of the row's ms/step to geoff-egnn's (the default
 size) on the same system and path in this run (> 1: slower than geoff).
 """
 

@@ -30,7 +30,7 @@ SPECIES = ["H", "C", "N", "O"]
 #: geoff models of the table: name -> (constructor name, keyword arguments).
 GEOFF_MODELS = {
     "geoff-egnn-small": ("EGNNPotential", dict(cutoff=5.0, hidden=32, num_layers=2, num_basis=8)),
-    "geoff-egnn": ("EGNNPotential", dict(cutoff=5.0, hidden=64, num_layers=3, num_basis=8)),  # shipped size
+    "geoff-egnn": ("EGNNPotential", dict(cutoff=5.0, hidden=64, num_layers=3, num_basis=8)),  # default size (shipped ethanol-egnn: 4 layers)
     "geoff-se3": ("SE3TransformerPotential", dict(cutoff=5.0)),
     # the shipped size with torch.compile (inductor, dynamic shapes) on atomic_energies_raw;
     # the first call compiles (~1 min on 2 cores), later calls reuse the kernels
