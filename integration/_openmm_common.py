@@ -16,3 +16,12 @@ def pick_potential(spec: str, species=("H", "C", "O"), cutoff: float = 5.0):
 def default_potential() -> str:
     """The shipped ethanol potential when it exists, else "random"."""
     return "ethanol-egnn" if "ethanol-egnn" in geoff.shipped_potentials() else "random"
+
+
+def report(res, ensemble: str) -> None:
+    """Print the figures every integration run reports (an MDResult from geoff.mdlog)."""
+    print(f"speed            {res.steps_per_s:.2f} steps/s = {res.ns_per_day:.4f} ns/day")
+    print(f"energy drift     {res.drift_mev_per_atom_per_ps:+.4f} meV/atom/ps"
+          + ("" if ensemble == "nve" else " (thermostatted)"))
+    print(f"mean temperature {res.mean_temperature_k:.1f} K")
+    print(f"outputs          {res.trajectory}, {res.log}, {res.plot}")

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _openmm_common import default_potential, pick_potential  # noqa: E402
+from _openmm_common import default_potential, pick_potential, report  # noqa: E402
 
 
 def main(argv=None):
@@ -41,11 +41,7 @@ def main(argv=None):
                         dtype=args.dtype, progress=not args.no_progress)
     print(f"potential        {args.potential}")
     print(f"ethanol          9 atoms, {args.ensemble.upper()}, {args.steps} x {args.timestep} fs on {args.platform}")
-    print(f"speed            {res.steps_per_s:.1f} steps/s = {res.ns_per_day:.3f} ns/day")
-    print(f"energy drift     {res.drift_mev_per_atom_per_ps:+.4f} meV/atom/ps"
-          + ("" if args.ensemble == "nve" else " (thermostatted)"))
-    print(f"mean temperature {res.mean_temperature_k:.1f} K")
-    print(f"outputs          {res.trajectory}, {res.log}, {res.plot}")
+    report(res, args.ensemble)
     return res
 
 

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _openmm_common import pick_potential  # noqa: E402
+from _openmm_common import pick_potential, report  # noqa: E402
 
 
 def water_atoms(box_nm: float):
@@ -58,11 +58,7 @@ def main(argv=None):
     print(f"potential        {args.potential}")
     print(f"water box        {len(atoms)} atoms, {args.box_nm} nm, {args.ensemble.upper()}, "
           f"{args.steps} x {args.timestep} fs on {args.platform}")
-    print(f"speed            {res.steps_per_s:.2f} steps/s = {res.ns_per_day:.4f} ns/day")
-    print(f"energy drift     {res.drift_mev_per_atom_per_ps:+.4f} meV/atom/ps"
-          + ("" if args.ensemble == "nve" else " (thermostatted)"))
-    print(f"mean temperature {res.mean_temperature_k:.1f} K")
-    print(f"outputs          {res.trajectory}, {res.log}, {res.plot}")
+    report(res, args.ensemble)
     return res
 
 
