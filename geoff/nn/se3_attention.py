@@ -106,7 +106,7 @@ class SE3AttentionLayer(nn.Module):
     """
 
     def __init__(self, l_in: int, l_out: int, channels: int, num_heads: int, num_basis: int,
-                 radial_hidden: int, nonlinearity: bool = True):
+                 radial_hidden: int, nonlinearity: bool = True, parity_even: bool = False):
         super().__init__()
         if channels % num_heads != 0:
             from ..errors import GeoffInputError
@@ -118,7 +118,7 @@ class SE3AttentionLayer(nn.Module):
         self.channels, self.num_heads = int(channels), int(num_heads)
         self.head_dim = self.channels // self.num_heads
         self.score_cap = 5.0  # s_max
-        paths = enumerate_paths(l_in, l_out)
+        paths = enumerate_paths(l_in, l_out, parity_even)
         self.num_paths = len(paths)
         # kernel column → its path, and the 0/1 matrix that sums the paths of each output component
         col_path = [p for p, (_, _, l) in enumerate(paths) for _ in range(2 * l + 1)]

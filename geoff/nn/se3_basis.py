@@ -45,17 +45,21 @@ def fibre_dim(lmax: int) -> int:
     return (lmax + 1) * (lmax + 1)
 
 
-def enumerate_paths(l_in: int, l_out: int) -> List[Tuple[int, int, int]]:
+def enumerate_paths(l_in: int, l_out: int, parity_even: bool = False) -> List[Tuple[int, int, int]]:
     """All couplings (k, J, ℓ), k ≤ l_in, ℓ ≤ l_out, |k−ℓ| ≤ J ≤ k+ℓ, ordered by ℓ, then k, then J.
 
     This order fixes the kernel columns: path p owns 2ℓ_p+1 consecutive columns, paths of
-    the same output degree ℓ are adjacent.
+    the same output degree ℓ are adjacent. With ``parity_even`` only couplings with k+J+ℓ even
+    are kept: Y^J of the edge direction has parity (−1)^J, so type-ℓ features then keep parity
+    (−1)^ℓ through every layer and the type-0 energy is also invariant under reflections (E(3)).
+    J = |k−ℓ| always qualifies, so every (k, ℓ) keeps at least one path.
     """
     paths = []
     for l in range(l_out + 1):
         for k in range(l_in + 1):
             for J in range(abs(k - l), k + l + 1):
-                paths.append((k, J, l))
+                if not parity_even or (k + J + l) % 2 == 0:
+                    paths.append((k, J, l))
     return paths
 
 
@@ -92,11 +96,11 @@ class SE3KernelBasis(nn.Module):
     D_p = Σ_p (2ℓ_p+1).
     """
 
-    def __init__(self, l_in: int, l_out: int):
+    def __init__(self, l_in: int, l_out: int, parity_even: bool = False):
         super().__init__()
         self.l_in = int(l_in)
         self.l_out = int(l_out)
-        self.paths = enumerate_paths(l_in, l_out)
+        self.paths = enumerate_paths(l_in, l_out, parity_even)
         self.num_sh = fibre_dim(l_in + l_out)
         self.d_in = fibre_dim(l_in)
         self.d_paths = sum(2 * l + 1 for _, _, l in self.paths)
