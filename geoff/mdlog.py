@@ -1,13 +1,17 @@
 """What every MD driver reports: the energy log, drift, speed and the energy plot."""
 
 import csv
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .io import atomic_path
+
+#: one energy-log row: time ps, potential eV, kinetic eV, total eV, temperature K
+Row = Tuple[float, float, float, float, float]
 
 
 @dataclass
@@ -32,7 +36,34 @@ def energy_drift(times_ps: np.ndarray, total_ev: np.ndarray, n_atoms: int) -> fl
     return float(slope * 1000.0 / n_atoms)
 
 
-def summarise_run(rows: Sequence[Tuple[float, float, float, float, float]], n_atoms: int, steps: int, wall: float,
+def run_in_chunks(steps: int, log_every: int, advance: Callable[[int], None], sample: Callable[[int], Row],
+                  desc: str, progress: bool = True) -> float:
+    """Advance MD ``steps`` steps, ``log_every`` at a time, calling ``sample(steps_done)`` after each chunk
+    (it records a row and writes a frame); show a progress bar; stop with a clear error when the total
+    energy stops being finite. Returns the wall time of the stepping, s."""
+    from tqdm.auto import tqdm
+
+    from .errors import GeoffInputError
+
+    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress)
+    t0 = time.perf_counter()
+    done = 0
+    while done < steps:
+        chunk = min(log_every, steps - done)
+        advance(chunk)
+        done += chunk
+        row = sample(done)
+        bar.update(chunk)
+        bar.set_postfix(T=f"{row[4]:.0f}K", Etot=f"{row[3]:.4f}")
+        if not np.isfinite(row[3]):
+            bar.close()
+            raise GeoffInputError(f"MD blew up at step {done}: energy is not finite. Use a smaller time step.")
+    wall = time.perf_counter() - t0
+    bar.close()
+    return wall
+
+
+def summarise_run(rows: Sequence[Row], n_atoms: int, steps: int, wall: float,
                   timestep_fs: float, ensemble: str, trajectory: Path, log_path: Path,
                   png_path: Optional[Path]) -> MDResult:
     """Write ``rows`` (time ps, potential eV, kinetic eV, total eV, temperature K) to ``log_path`` as CSV,

@@ -1,6 +1,5 @@
 """Molecular dynamics with ASE integrators: progress, trajectory, energy log, drift, plot."""
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from ase.md.verlet import VelocityVerlet
 
 from ..errors import GeoffInputError
 from ..io import atomic_path
-from ..mdlog import MDResult, summarise_run
+from ..mdlog import MDResult, run_in_chunks, summarise_run
 
 #: Molecule names accepted in place of a structure file (ase.build.molecule names also work).
 MOLECULE_ALIASES = {"ethanol": "CH3CH2OH", "methanol": "CH3OH", "water": "H2O"}
@@ -87,23 +86,14 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
     traj_path, log_path, png_path = out / "trajectory.traj", out / "energies.csv", out / "energies.png"
     with atomic_path(traj_path) as tmp_traj:
         traj = Trajectory(str(tmp_traj), "w", atoms)
-        record()
-        traj.write()
-        bar = tqdm(total=steps, desc=f"MD {ensemble.upper()} {n} atoms", unit="step", disable=not progress)
-        t0 = time.perf_counter()
-        done = 0
-        while done < steps:
-            chunk = min(log_every, steps - done)
-            dyn.run(chunk)
-            done += chunk
+
+        def sample(done):
             record()
             traj.write()
-            bar.update(chunk)
-            bar.set_postfix(T=f"{rows[-1][4]:.0f}K", Etot=f"{rows[-1][3]:.4f}")
-            if not np.isfinite(rows[-1][3]):
-                raise GeoffInputError(f"MD blew up at step {done}: energy is not finite. Use a smaller time step.")
-        wall = time.perf_counter() - t0
-        bar.close()
+            return rows[-1]
+
+        sample(0)
+        wall = run_in_chunks(steps, log_every, dyn.run, sample, f"MD {ensemble.upper()} {n} atoms", progress)
         traj.close()
 
     return summarise_run(rows, n, steps, wall, timestep_fs, ensemble, traj_path, log_path, png_path if plot else None)

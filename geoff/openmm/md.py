@@ -6,14 +6,13 @@ LangevinMiddleIntegrator for NVT, a DCD or PDB trajectory, an energy log with
 the same columns and units as the ASE engine (eV, K, ps), drift and steps/s.
 """
 
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import GeoffInputError
 from ..io import atomic_path
-from ..mdlog import summarise_run
+from ..mdlog import run_in_chunks, summarise_run
 from ..units import EV_TO_KJ_PER_MOL
 
 
@@ -63,8 +62,6 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
     """
     import openmm
     from openmm import app, unit
-    from tqdm.auto import tqdm
-
 
     if ensemble not in ("nve", "nvt"):
         raise GeoffInputError(f"ensemble must be 'nve' or 'nvt', got {ensemble!r}.")
@@ -120,25 +117,15 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
                 else:
                     app.PDBFile.writeModel(topology, pos, fh, modelIndex=index)
 
-            state = context.getState(getEnergy=True, getPositions=True)
-            record(0, state)
-            write_frame(state, 1)
-            bar = tqdm(total=steps, desc=f"OpenMM {ensemble.upper()} {n} atoms", unit="step", disable=not progress)
-            t0 = time.perf_counter()
-            done = 0
-            while done < steps:
-                chunk = min(log_every, steps - done)
-                integrator.step(chunk)
-                done += chunk
+            def sample(done):
                 state = context.getState(getEnergy=True, getPositions=True)
                 record(done, state)
                 write_frame(state, len(rows))
-                bar.update(chunk)
-                bar.set_postfix(T=f"{rows[-1][4]:.0f}K", Etot=f"{rows[-1][3]:.4f}")
-                if not np.isfinite(rows[-1][3]):
-                    raise GeoffInputError(f"MD blew up at step {done}: energy is not finite. Use a smaller time step.")
-            wall = time.perf_counter() - t0
-            bar.close()
+                return rows[-1]
+
+            sample(0)
+            wall = run_in_chunks(steps, log_every, integrator.step, sample, f"OpenMM {ensemble.upper()} {n} atoms",
+                                 progress)
             if writer is None:
                 app.PDBFile.writeFooter(topology, fh)
 
