@@ -34,10 +34,11 @@ sys.path.insert(0, HERE)
 from systems import DEFAULT_SYSTEMS, QUICK_SYSTEMS, make_system  # noqa: E402
 
 PEERS_PYTHON = os.path.join(HERE, ".venv-peers", "bin", "python")
-GEOFF_MODELS = ["geoff-egnn-small", "geoff-egnn", "geoff-se3"]
-OPTIONAL_MODELS = ["geoff-egnn-compile"]  # not in the default table: ~1 min of compilation per cell
+GEOFF_MODELS = ["geoff-egnn-small", "geoff-egnn", "geoff-egnn-compiled", "geoff-se3"]
+OPTIONAL_MODELS: List[str] = []
 PEER_MODELS = ["mace-small", "mace-medium", "tensornet", "nequip", "egnn-pytorch", "se3-pytorch"]
 REFERENCE = "geoff-egnn"
+COMPILED_REFERENCE = "geoff-egnn-compiled"
 #: Largest system (atoms) each peer is run on by default, and why: a cell that
 #: would take minutes per step on 2 cores says so instead of running.
 PEER_LIMITS = {
@@ -60,7 +61,7 @@ DENSE_NO_PBC = ("egnn-pytorch", "se3-pytorch")
 
 def skip_reason(model: str, system: str, path: str, atoms: int, periodic: bool, all_sizes: bool) -> Optional[str]:
     family = "geoff" if model.startswith("geoff") else model
-    if path not in PATHS_OF.get(family, ()):
+    if path not in PATHS_OF.get(family, ()) or (model.endswith("-compiled") and path.startswith("openmm")):
         return f"no {path} path"
     if model.startswith("geoff"):
         limit, why = GEOFF_LIMITS.get(model, (None, ""))
@@ -112,19 +113,26 @@ def fmt(x: Optional[float], digits: int = 3) -> str:
 
 
 def table(rows: List[Dict[str, object]]) -> str:
-    head = ["model", "system", "path", "atoms", "ms/step", "steps/s", "atom-steps/s", "peak MiB", f"× {REFERENCE}"]
+    head = ["model", "system", "path", "atoms", "ms/step", "steps/s", "atom-steps/s", "peak MiB", f"× {REFERENCE}",
+            f"× {COMPILED_REFERENCE}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    ref = {(r["system"], r["path"]): r["ms"] for r in rows if r["model"] == REFERENCE and r.get("ok")}
+
+    def ratio(r, reference):
+        refs = {(q["system"], q["path"]): q["ms"] for q in rows if q["model"] == reference and q.get("ok")}
+        if r["model"] == reference:
+            return "1"
+        ref = refs.get((r["system"], r["path"]))
+        return f"{r['ms'] / ref:.3g}" if ref else "—"
+
     for r in rows:
         if r.get("ok"):
             ms = r["ms"]
             sps = 1e3 / ms
-            ratio = ms / ref[(r["system"], r["path"])] if (r["system"], r["path"]) in ref else None
             cells = [r["model"], r["system"], r["path"], str(r["atoms"]), fmt(ms), fmt(sps), f"{sps * r['atoms']:.3g}",
-                     fmt(r["peak_mib"]), "1" if r["model"] == REFERENCE else (f"{ratio:.3g}" if ratio else "—")]
+                     fmt(r["peak_mib"]), ratio(r, REFERENCE), ratio(r, COMPILED_REFERENCE)]
         else:
             cells = [r["model"], r["system"], r["path"], str(r.get("atoms", "")), "—", "—", "—", "—",
-                     str(r.get("error") or r.get("skipped"))]
+                     str(r.get("error") or r.get("skipped")), ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -190,7 +198,8 @@ def header(args) -> List[str]:
         f"torch {torch.__version__}; {args.dtype}",
         "RANDOM WEIGHTS (speed only); neighbour list rebuilt every step; one fresh process per cell; "
         f"median of up to {args.repeats} steps after {args.warmup} warm-up steps (at most {args.max_seconds:g} s per cell)",
-        "paths: torch = structure → graph → energy + forces (eager PyTorch); ase = one VelocityVerlet step "
+        "paths: torch = structure → graph → energy + forces (eager PyTorch; *-compiled: geoff.CompiledPotential, "
+        "compiled before timing, open molecules ≤ 32 atoms as the complete graph); ase = one VelocityVerlet step "
         "through the ASE calculator; openmm = one OpenMM VerletIntegrator step, CPU platform, geoff's TorchForce; "
         "openmm-py = the same through geoff's PythonForce",
     ]

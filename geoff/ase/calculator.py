@@ -10,8 +10,9 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from .. import keys
 from ..errors import GeoffInputError
-from ..graph import VerletNeighbourList
+from ..graph import VerletNeighbourList, complete_graph
 from ..io import load_potential
+from ..models import CompiledPotential
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -44,6 +45,11 @@ class GeoffCalculator(Calculator):
         neighbours: neighbour-list method (see ``geoff.graph.NEIGHBOUR_METHODS``).
         skin: Verlet skin, Å: edges are rebuilt only after an atom moves skin/2 (0: every call).
         min_distance: refuse structures with atoms closer than this, Å.
+        compile: evaluate energy and forces through :class:`geoff.CompiledPotential`
+            (torch.compile; the first call of each system size compiles for ~20–30 s, later
+            calls are several times faster: benchmarks/README.md). Stress stays eager.
+        complete_graph_atoms: with ``compile``, open-boundary structures of at most this many
+            atoms use every pair as an edge instead of a neighbour list (static shapes).
 
     Results: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
     stress (eV/Å³, Voigt order xx yy zz yz xz xy; periodic cells only).
@@ -52,7 +58,8 @@ class GeoffCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(self, potential, device: Union[str, torch.device] = "cpu", dtype: Optional[str] = None,
-                 neighbours: str = "auto", skin: float = 0.5, min_distance: float = 0.3, **kwargs):
+                 neighbours: str = "auto", skin: float = 0.5, min_distance: float = 0.3, compile: bool = False,
+                 complete_graph_atoms: int = 32, **kwargs):
         super().__init__(**kwargs)
         if isinstance(potential, (str, os.PathLike)):
             potential = load_potential(potential)
@@ -65,6 +72,13 @@ class GeoffCalculator(Calculator):
         self.dtype = self.potential.reference_energies.dtype
         self.neighbour_list = VerletNeighbourList(self.potential.cutoff, skin, self.dtype, self.device, neighbours)
         self.min_distance = float(min_distance)
+        self.model = CompiledPotential(self.potential) if compile else self.potential
+        self.complete_graph_atoms = int(complete_graph_atoms) if compile else 0
+
+    def _graph(self, atoms):
+        if not atoms.pbc.any() and len(atoms) <= self.complete_graph_atoms:
+            return complete_graph(atoms.positions, atoms.numbers, dtype=self.dtype, device=self.device)
+        return self.neighbour_list.graph(atoms)
 
     def calculate(self, atoms=None, properties: Sequence[str] = ("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -73,9 +87,9 @@ class GeoffCalculator(Calculator):
         if want_stress and not atoms.pbc.all():
             raise PropertyNotImplementedError("stress is defined only for cells periodic in all three directions.")
         self.potential.check_elements(atoms.numbers)
-        graph = self.neighbour_list.graph(atoms)
+        graph = self._graph(atoms)
         check_min_distance(graph, self.min_distance)
-        out = self.potential(graph, compute_forces=True, compute_stress=want_stress)
+        out = self.model(graph, compute_forces=True, compute_stress=want_stress)
         energy = float(out[keys.ENERGY][0].detach())
         self.results["energy"] = energy
         self.results["free_energy"] = energy

@@ -1,10 +1,11 @@
 """Structures → geometric graphs: batching and neighbour lists."""
 
-from .build import NEIGHBOUR_METHODS, add_edges, arrays_to_graph, structures_to_graph, validate_structure
+from .build import (NEIGHBOUR_METHODS, add_edges, arrays_to_graph, complete_graph, structures_to_graph,
+                    validate_structure)
 from .neighbours import all_pairs_edges, torch_cluster_edges, vesin_edges
 from .verlet import VerletNeighbourList
 
 __all__ = [
-    "NEIGHBOUR_METHODS", "add_edges", "arrays_to_graph", "structures_to_graph", "validate_structure",
+    "NEIGHBOUR_METHODS", "add_edges", "arrays_to_graph", "complete_graph", "structures_to_graph", "validate_structure",
     "all_pairs_edges", "torch_cluster_edges", "vesin_edges", "VerletNeighbourList",
 ]

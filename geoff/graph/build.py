@@ -144,3 +144,53 @@ def add_edges(graph: Dict[str, Tensor], cutoff: float, method: str = "auto") -> 
     graph[keys.EDGE_INDEX] = edge_index
     graph[keys.EDGE_SHIFTS] = shifts
     return graph
+
+
+def complete_graph(
+    positions, atomic_numbers, dtype: torch.dtype = torch.float32, device: Union[str, torch.device] = "cpu"
+) -> Dict[str, Tensor]:
+    """One open-boundary structure with *every* ordered pair (i ≠ j) as an edge.
+
+    No neighbour search: for small molecules (tens of atoms) this is cheaper
+    than any neighbour list, and its shapes depend only on N, which suits
+    compiled kernels and CUDA graphs. Edges longer than the model's cutoff
+    carry exactly zero weight (every geoff model's envelope is 0 there), so
+    energies and forces equal those of the cutoff graph.
+
+    Args: positions [N, 3] Å, atomic_numbers [N]. Returns the graph dict
+    (``geoff.keys``) with E = N(N − 1) edges and zero shifts.
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    atomic_numbers = np.asarray(atomic_numbers, dtype=np.int64).reshape(-1)
+    validate_structure(positions, np.zeros((3, 3)), np.zeros(3, dtype=bool))
+    n = len(positions)
+    if n == 0 or len(atomic_numbers) != n:
+        raise GeoffInputError(f"{n} positions and {len(atomic_numbers)} atomic numbers: need the same, at least one.")
+    fixed = _complete_graph_edges(n, dtype, torch.device(device))
+    return {
+        keys.POSITIONS: torch.tensor(positions, dtype=dtype, device=device),
+        keys.ATOMIC_NUMBERS: torch.tensor(atomic_numbers, device=device),
+        **fixed,
+    }
+
+
+_COMPLETE_GRAPHS: Dict[tuple, Dict[str, Tensor]] = {}
+
+
+def _complete_graph_edges(n: int, dtype: torch.dtype, device: torch.device) -> Dict[str, Tensor]:
+    """The position-independent tensors of a complete graph, built once per (N, dtype, device):
+    the same tensor objects every call, so downstream caches keyed on them stay valid."""
+    key = (n, dtype, str(device))
+    if key not in _COMPLETE_GRAPHS:
+        if len(_COMPLETE_GRAPHS) > 64:
+            _COMPLETE_GRAPHS.clear()
+        i, j = np.nonzero(~np.eye(n, dtype=bool))
+        _COMPLETE_GRAPHS[key] = {
+            keys.NUM_ATOMS: torch.tensor([n], device=device),
+            keys.BATCH: torch.zeros(n, dtype=torch.long, device=device),
+            keys.CELL: torch.zeros((1, 3, 3), dtype=dtype, device=device),
+            keys.PBC: torch.zeros((1, 3), dtype=torch.bool, device=device),
+            keys.EDGE_INDEX: torch.tensor(np.stack([i, j]), dtype=torch.long, device=device),
+            keys.EDGE_SHIFTS: torch.zeros((len(i), 3), dtype=dtype, device=device),
+        }
+    return _COMPLETE_GRAPHS[key]
