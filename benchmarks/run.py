@@ -34,7 +34,7 @@ sys.path.insert(0, HERE)
 from systems import DEFAULT_SYSTEMS, QUICK_SYSTEMS, make_system  # noqa: E402
 
 PEERS_PYTHON = os.path.join(HERE, ".venv-peers", "bin", "python")
-GEOFF_MODELS = ["geoff-egnn-small", "geoff-egnn", "geoff-egnn-compiled", "geoff-se3"]
+GEOFF_MODELS = ["geoff-egnn-small", "geoff-egnn", "geoff-egnn-compiled", "geoff-se3", "geoff-se3-compiled"]
 OPTIONAL_MODELS: List[str] = []
 PEER_MODELS = ["mace-small", "mace-medium", "tensornet", "nequip", "egnn-pytorch", "se3-pytorch"]
 REFERENCE = "geoff-egnn"
@@ -49,7 +49,8 @@ PEER_LIMITS = {
     "egnn-pytorch": (1000, "dense all-pairs model: O(N²) memory"),
     "se3-pytorch": (15, "dense SE(3)-Transformer: ~2 s/step at 15 atoms here"),
 }
-GEOFF_LIMITS = {"geoff-se3": (6144, "~1.5 MiB per atom: 20 000 atoms would not fit in 24 GiB")}
+GEOFF_LIMITS = {"geoff-se3": (6144, "~1.5 MiB per atom: 20 000 atoms would not fit in 24 GiB"),
+                "geoff-se3-compiled": (6144, "~1.5 MiB per atom: 20 000 atoms would not fit in 24 GiB")}
 ASE_PEER_LIMIT = 1536
 PATHS_OF = {  # paths each model family can run
     "geoff": ("torch", "ase", "openmm", "openmm-py"),

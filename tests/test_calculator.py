@@ -116,3 +116,30 @@ def test_verlet_list_matches_rebuilding_every_step(potential):
         assert np.isclose(reference.get_potential_energy(atoms), e, rtol=1e-12, atol=1e-12)
         assert np.allclose(reference.get_forces(atoms), f, rtol=0, atol=1e-12)
     assert 1 <= atoms.calc.neighbour_list.builds < reference.neighbour_list.builds == 30
+
+
+def test_fast_change_detection_agrees_with_ase(potential):
+    """GeoffCalculator.check_state answers 'changed' exactly when ASE's own comparison does."""
+    from ase.calculators.calculator import Calculator
+
+    atoms = ethanol()
+    calc = geoff.GeoffCalculator(potential)
+    atoms.calc = calc
+    atoms.get_forces()
+    edits = [
+        lambda a: None,
+        lambda a: a.positions.__setitem__((0, 0), a.positions[0, 0] + 1e-9),
+        lambda a: a.set_cell(np.eye(3) * 10.0),
+        lambda a: a.set_pbc(True),
+        lambda a: a.set_initial_charges(np.ones(len(a))),
+        lambda a: a.set_atomic_numbers(np.roll(a.numbers, 1)),
+    ]
+    for edit in edits:
+        other = atoms.copy()
+        edit(other)
+        ours = calc.check_state(other)
+        theirs = Calculator.check_state(calc, other)
+        assert bool(ours) == bool(theirs), (ours, theirs)
+    e0 = atoms.get_potential_energy()
+    atoms.positions[3] += 0.05
+    assert atoms.get_potential_energy() != e0  # moved atoms are recomputed
