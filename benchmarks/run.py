@@ -62,7 +62,7 @@ DENSE_NO_PBC = ("egnn-pytorch", "se3-pytorch")
 
 def skip_reason(model: str, system: str, path: str, atoms: int, periodic: bool, all_sizes: bool) -> Optional[str]:
     family = "geoff" if model.startswith("geoff") else model
-    if path not in PATHS_OF.get(family, ()) or (model.endswith("-compiled") and path.startswith("openmm")):
+    if path not in PATHS_OF.get(family, ()) or (model.endswith("-compiled") and path == "openmm"):
         return f"no {path} path"
     if model.startswith("geoff"):
         limit, why = GEOFF_LIMITS.get(model, (None, ""))

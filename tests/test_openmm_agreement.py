@@ -61,7 +61,7 @@ def ase_reference(pot, atoms):
     return a.get_potential_energy(), a.get_forces()
 
 
-def openmm_energy_forces(pot, atoms, backend, outputs_forces, platform, positions=None):
+def openmm_energy_forces(pot, atoms, backend, outputs_forces, platform, positions=None, **options):
     periodic = bool(atoms.pbc.any())
     system = openmm.System()
     for m in atoms.get_masses():
@@ -69,7 +69,7 @@ def openmm_energy_forces(pot, atoms, backend, outputs_forces, platform, position
     if periodic:
         system.setDefaultPeriodicBoxVectors(*[openmm.Vec3(*v) for v in atoms.cell[:] / 10.0])
     gom.add_geoff_force(system, pot, atomic_numbers=atoms.numbers, backend=backend, outputs_forces=outputs_forces,
-                        periodic=periodic)
+                        periodic=periodic, **options)
     context = openmm.Context(system, openmm.VerletIntegrator(0.0005), openmm.Platform.getPlatformByName(platform))
     context.setPositions((atoms.positions if positions is None else positions) / 10.0)
     state = context.getState(getEnergy=True, getForces=True)
@@ -95,6 +95,22 @@ def test_openmm_matches_ase_float64(system_name, backend, outputs_forces, platfo
     # OpenMM stores forces in float32 on the CPU platform; Reference keeps doubles.
     ftol = 1e-6 if platform == "CPU" else 1e-10
     assert np.abs(f - f_ref).max() <= ftol * scale
+
+
+@pytest.mark.parametrize("system_name", ["ethanol", "triclinic"])
+def test_compiled_pythonforce_matches_ase(system_name):
+    """compile=True: the PythonForce through geoff.CompiledPotential (float64, Reference platform)."""
+    atoms = ethanol() if system_name == "ethanol" else triclinic_box()
+    pot = small_potential(torch.float64)
+    e_ref, f_ref = ase_reference(pot, atoms)
+    positions = atoms.positions
+    if atoms.pbc.any():
+        positions = positions + np.random.default_rng(2).integers(-1, 2, size=(len(atoms), 3)) @ atoms.cell[:]
+    e, f = openmm_energy_forces(pot, atoms, "auto", True, "Reference", positions, compile=True)
+    assert abs(e - e_ref) <= 1e-10 * abs(e_ref) + 1e-9
+    assert np.abs(f - f_ref).max() <= 1e-10 * np.abs(f_ref).max()
+    with pytest.raises(geoff.GeoffInputError, match="PythonForce"):
+        openmm_energy_forces(pot, atoms, "torchforce", True, "Reference", compile=True)
 
 
 @pytest.mark.parametrize("platform", ["Reference", "CPU"])

@@ -29,8 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "torchforce", "pythonforce"], default="auto",
                    help="how OpenMM runs geoff (openmm engine)")
     p.add_argument("--compile", action="store_true",
-                   help="ase engine: energy + forces through torch.compile (geoff.CompiledPotential); "
-                   "~20–30 s of compilation first, then several times faster per step")
+                   help="energy + forces through torch.compile (geoff.CompiledPotential; with the openmm engine "
+                   "as a PythonForce); ~20–30 s of compilation first, then several times faster per step")
     p.add_argument("--trajectory-format", choices=["dcd", "pdb"], default="dcd", help="openmm engine trajectory")
 
 
@@ -46,7 +46,8 @@ def run(args) -> int:
                             temperature_k=args.temperature, ensemble=args.ensemble, friction_per_fs=args.friction,
                             output_dir=args.output, log_every=args.log_every, seed=args.seed,
                             progress=not args.no_progress, platform=args.platform, backend=args.backend,
-                            trajectory_format=args.trajectory_format, dtype=args.dtype, device=args.device)
+                            trajectory_format=args.trajectory_format, dtype=args.dtype, device=args.device,
+                            compile=getattr(args, "compile", False))
     else:
         calc = GeoffCalculator(args.potential, device=args.device, dtype=args.dtype,
                                compile=getattr(args, "compile", False))

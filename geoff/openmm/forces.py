@@ -108,15 +108,61 @@ class _PythonForceComputation:
         return float(energy), forces.detach().to(torch.float64).cpu().numpy()
 
 
+class _CompiledPythonForceComputation:
+    """The same callable through :class:`geoff.CompiledPotential` (torch.compile of energy + forces).
+
+    The module's own neighbour search gives (i, j, r_ij); the periodic image offsets
+    r_ij − (x_j − x_i) are constant within a step, so energy and forces are those of the
+    eager module (tested), from one compiled graph.
+    """
+
+    def __init__(self, module, atomic_numbers, periodic: bool, device: Union[str, torch.device]):
+        from ..models import CompiledPotential
+
+        self.module = module
+        self.compiled = CompiledPotential(module.potential)
+        self.device = torch.device(device)
+        self.numbers = torch.as_tensor(np.asarray(atomic_numbers), dtype=torch.long, device=self.device)
+        self.periodic = periodic
+        self.dtype = module.ref_energy.dtype
+
+    def __call__(self, state):
+        from openmm import unit
+
+        m = self.module
+        pos = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+        pos = torch.as_tensor(np.asarray(pos), device=self.device).to(self.dtype) * m.nm_to_angstrom
+        box = None
+        if self.periodic:
+            b = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
+            box = torch.as_tensor(np.asarray(b), device=self.device).to(self.dtype) * m.nm_to_angstrom
+            if float(torch.diagonal(box).min()) < 2.0 * m.cutoff:
+                raise GeoffInputError("the periodic box became thinner than twice the cutoff (minimum image no "
+                                      "longer exact); use a larger box.")
+        i, j, vectors = m._edges(pos, box)
+        offsets = vectors - (pos.index_select(0, j) - pos.index_select(0, i))
+        energy, _, forces = self.compiled.energy_forces(pos, self.numbers, torch.stack([i, j]), offsets)
+        scale = m.ev_to_kj_per_mol
+        return float(energy) * scale, (forces * (scale * m.nm_to_angstrom)).to(torch.float64).cpu().numpy()
+
+
 def create_force(potential, spec: SystemSpec, backend: str = "auto",
                  outputs_forces: bool = DEFAULT_OUTPUTS_FORCES,
                  neighbour_list: str = "auto", dtype=None, device: Union[str, torch.device] = "cpu",
-                 cuda_graphs: bool = False, force_group: int = 0):
+                 cuda_graphs: bool = False, force_group: int = 0, compile: bool = False):
     """An OpenMM Force for ``spec`` (see :func:`geoff.openmm.export.system_spec`); not yet added to a System.
 
     ``cuda_graphs`` sets TorchForce's ``useCUDAGraphs`` (CUDA platform only; needs the
-    static-shape "dense" neighbour list).
+    static-shape "dense" neighbour list). ``compile`` runs the PythonForce backend through
+    :class:`geoff.CompiledPotential` (torch.compile; ~20–30 s to compile, then several
+    times faster per step on small molecules: benchmarks/README.md); it implies
+    backend "pythonforce" (openmm-torch runs TorchScript, not compiled graphs).
     """
+    if compile:
+        if backend == "torchforce":
+            raise GeoffInputError("compile=True runs geoff through openmm.PythonForce (openmm-torch runs TorchScript "
+                                  "only); use backend='pythonforce' or 'auto'.")
+        backend = "pythonforce"
     backend = resolve_backend(backend)
     if backend == "torchforce":
         import openmmtorch
@@ -131,7 +177,11 @@ def create_force(potential, spec: SystemSpec, backend: str = "auto",
 
         module = build_module(potential, spec, True, neighbour_list, dtype, device, subset_inside=False,
                               script=False)
-        force = openmm.PythonForce(_PythonForceComputation(module, spec.periodic, device))
+        if compile:
+            computation = _CompiledPythonForceComputation(module, spec.ml_numbers, spec.periodic, device)
+        else:
+            computation = _PythonForceComputation(module, spec.periodic, device)
+        force = openmm.PythonForce(computation)
         if spec.ml_atoms is not None:
             force.setParticles(spec.ml_atoms)
     force.setUsesPeriodicBoundaryConditions(bool(spec.periodic))
@@ -147,7 +197,8 @@ def add_geoff_force(system, potential, topology=None, atomic_numbers=None, ml_at
     ``periodic`` defaults to: the topology has a box, or a force already in the System uses
     periodic boundary conditions (give it explicitly when building from ``atomic_numbers`` for
     a periodic System that has no other force yet). The box is the System's default box.
-    ``kwargs`` go to :func:`create_force` (outputs_forces, neighbour_list, dtype, device, cuda_graphs).
+    ``kwargs`` go to :func:`create_force` (outputs_forces, neighbour_list, dtype, device, cuda_graphs,
+    compile).
     """
     if periodic is None:
         periodic = bool(system.usesPeriodicBoundaryConditions()) or (

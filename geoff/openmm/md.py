@@ -58,7 +58,7 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
 
     Returns a :class:`geoff.mdlog.MDResult` (drift in meV/atom/ps from a line fit of the total energy).
     ``platform``: "Reference", "CPU", "CUDA", "OpenCL". ``force_options`` go to
-    :func:`geoff.openmm.create_force` (outputs_forces, neighbour_list, dtype, device, cuda_graphs).
+    :func:`geoff.openmm.create_force` (outputs_forces, neighbour_list, dtype, device, cuda_graphs, compile).
     """
     import openmm
     from openmm import app, unit

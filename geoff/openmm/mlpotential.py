@@ -30,7 +30,7 @@ from typing import Iterable, List, Optional
 
 from openmmml.mlpotential import MLPotentialImpl, MLPotentialImplFactory
 
-_CREATE_OPTIONS = ("backend", "precision", "device", "neighbour_list", "outputs_forces", "cuda_graphs")
+_CREATE_OPTIONS = ("backend", "precision", "device", "neighbour_list", "outputs_forces", "cuda_graphs", "compile")
 
 
 class GeoffPotentialImplFactory(MLPotentialImplFactory):
