@@ -52,15 +52,16 @@ def test_compiled_matches_eager_molecule_and_edge_padding(potential):
     ref = potential(graph)
     out = compiled(graph)
     assert compiled.calls_compiled == 1 and compiled.calls_eager == 0
-    assert compiled._capacity > graph[keys.EDGE_INDEX].shape[1]  # 72 edges padded to 80
+    assert compiled._capacity == 0  # a complete graph is never padded
     scale = float(ref[keys.FORCES].abs().max())
     assert abs(float(out[keys.ENERGY] - ref[keys.ENERGY])) <= 1e-10 * float(ref[keys.ATOMIC_ENERGIES].abs().sum())
     assert float((out[keys.FORCES] - ref[keys.FORCES]).abs().max()) <= 1e-10 * scale
     assert torch.allclose(out[keys.ATOMIC_ENERGIES], ref[keys.ATOMIC_ENERGIES], rtol=1e-10, atol=1e-12)
-    # a cutoff graph of the same molecule has fewer edges: same capacity, same kernels, same result
+    # a cutoff graph of the same molecule has fewer edges: padded to the capacity ladder, same result
     cut = geoff.structures_to_graph([atoms], potential.cutoff, dtype=torch.float64)
     assert cut[keys.EDGE_INDEX].shape[1] < 72
     out2 = compiled(cut)
+    assert compiled._capacity > cut[keys.EDGE_INDEX].shape[1]
     assert float((out2[keys.FORCES] - ref[keys.FORCES]).abs().max()) <= 1e-10 * scale
     # a moved molecule (same shapes): the compiled function follows the positions
     atoms.positions += np.random.default_rng(0).normal(scale=0.05, size=(9, 3))

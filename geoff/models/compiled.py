@@ -16,8 +16,9 @@ with an offset of 2 r_c: their envelope is exactly 0, so they add exactly
 nothing to energies or forces (the contract every geoff model keeps, tested).
 
 Small open-boundary structures can skip the neighbour list altogether: pass
-the complete graph (:func:`geoff.graph.complete_graph`, every ordered pair);
-edges beyond r_c again contribute nothing.
+the complete graph (:func:`geoff.graph.complete_graph`, every ordered pair;
+its shape depends only on N, so it is never padded); edges beyond r_c again
+contribute nothing.
 
 What stays eager (the wrapped potential is called instead): stress, batches of
 several structures, ``create_graph`` (training). The weights are a frozen copy
@@ -118,8 +119,11 @@ class CompiledPotential(nn.Module):
         self.calls_compiled += 1
         return self._compiled(positions.detach(), species, edge_index, offsets)
 
-    def _padded(self, edge_index: Tensor, offsets: Tensor) -> Tuple[Tensor, Tensor]:
+    def _padded(self, edge_index: Tensor, offsets: Tensor, num_atoms: int = -1,
+                periodic: bool = True) -> Tuple[Tensor, Tensor]:
         num_edges = int(edge_index.shape[1])
+        if not periodic and num_edges == num_atoms * (num_atoms - 1):
+            return edge_index, offsets  # a complete graph: its shape never changes, so no padding
         if num_edges > self._capacity:
             self._capacity = edge_capacity(num_edges)
         pad = self._capacity - num_edges
@@ -147,8 +151,9 @@ class CompiledPotential(nn.Module):
         if cached is None or any(a is not b for a, b in zip(cached[0], edges)) \
                 or int(edges[0].shape[1]) > self._capacity:
             shifts = edges[1].to(positions.dtype)
-            offsets = shifts @ edges[2][0] if bool(edges[3].any()) else torch.zeros_like(shifts)
-            cached = self._edge_cache = (edges, self._padded(edges[0], offsets))
+            periodic = bool(edges[3].any())
+            offsets = shifts @ edges[2][0] if periodic else torch.zeros_like(shifts)
+            cached = self._edge_cache = (edges, self._padded(edges[0], offsets, int(positions.shape[0]), periodic))
         edge_index, offsets = cached[1]
         self.calls_compiled += 1
         energy, atomic, forces = self._compiled(positions.detach(), species, edge_index, offsets)
