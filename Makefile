@@ -44,7 +44,7 @@ integration: venv
 	$(PY) -m pytest -q integration
 
 bench: venv
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --accuracy
 
 # benchmark-only environment with the peer force fields (never geoff dependencies)
 bench-peers:

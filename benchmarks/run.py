@@ -285,6 +285,10 @@ def main(argv=None) -> int:
             rows.append({"model": m, "system": s, "path": p, "atoms": n, "ok": False, "skipped": why})
     lines = header(args) + [f"wall time {time.time() - t0:.0f} s", ""] + [table(rows)]
     lines += [f"not run: {n}" for n in sorted(notes)]
+    compiles = [f"{r['model']} {r['system']} {r['path']} {r['compile_s']:.0f} s" for r in rows
+                if r.get("ok") and r.get("compile_s")]
+    if compiles:
+        lines += ["", "first call (torch.compile, before the timed steps): " + "; ".join(compiles)]
     if args.accuracy:
         lines += [""] + accuracy_lines(args)
     text = "\n".join(lines)
