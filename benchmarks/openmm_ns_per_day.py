@@ -14,6 +14,9 @@ Rows (random, seeded weights: speed does not depend on their values):
                      (TorchForce, TorchScript module inside OpenMM's C++) and backend="pythonforce".
                      Runs in this interpreter's venv (.venv).
   geoff ethanol-egnn the shipped potential (hidden 64, 4 layers; ethanol only), default backend.
+  ..., compile=True  MLPotential("geoff", model=..., compile=True): the PythonForce runs
+                     geoff.CompiledPotential (torch.compile); the compilation is part of the set-up
+                     (the first step), not of the timed steps.
   mace-small         mace-torch 0.3.16 MACE, 128x0e, max_ell 3, correlation 3, 2 interactions, r 5 Å (the
                      mace-small of benchmarks/run.py, built by benchmarks/peers/runner.py), float32, saved
                      whole with torch.save (what openmm-ml 1.8's macepotential.py torch.load()s), through
@@ -22,7 +25,7 @@ Rows (random, seeded weights: speed does not depend on their values):
                      benchmarks/.venv-peers (bash benchmarks/peers/setup.sh), in a subprocess; geoff never
                      imports MACE and the peer venv has no geoff.
 
-Timing: after a warm-up (step chunks doubled until one takes ≥ 0.5 s: TorchScript profiling
+Timing: after one set-up step and a warm-up (step chunks doubled until one takes ≥ 0.5 s: TorchScript profiling
 runs, MACE's e3nn code paths), ``--repeats`` chunks of the same number of steps, each sized to
 take about ``--seconds``; steps/s is the median over the chunks, from the process's CPU time
 (one thread everywhere, so a busy shared machine does not skew it; wall time is kept too).
@@ -52,6 +55,8 @@ ROWS = [
     ("geoff-egnn 64×3 (default backend)", "geoff-egnn", "auto", SYSTEMS),
     ("geoff-egnn 64×3", "geoff-egnn", "pythonforce", SYSTEMS),
     ("geoff ethanol-egnn (shipped, 64×4)", "ethanol-egnn", "auto", ["ethanol"]),
+    ("geoff ethanol-egnn (shipped, 64×4), compile=True", "ethanol-egnn", "compiled", ["ethanol"]),
+    ("geoff-egnn 64×3, compile=True", "geoff-egnn", "compiled", ["water-192"]),
     ("mace-small (openmm-ml 1.8 backend)", "mace-small", "mace", SYSTEMS),
 ]
 
@@ -107,6 +112,7 @@ def time_simulation(atoms, potential, seconds, repeats, seed=1, **create_options
         context.setPeriodicBoxVectors(*topology.getPeriodicBoxVectors())
     context.setPositions(atoms.positions / 10.0 * unit.nanometer)
     context.setVelocitiesToTemperature(TEMPERATURE_K * unit.kelvin, seed)
+    integrator.step(1)  # the first step loads (and with compile=True compiles) everything: part of the set-up
     setup_s = time.perf_counter() - t_setup
     n = 1
     while True:  # warm-up; its last chunk estimates the cost of a step
@@ -146,12 +152,14 @@ def cell_geoff(args):
         else:
             pot, path = geoff.load(args.model), args.model
         params = sum(p.numel() for p in pot.parameters())
-        options = {} if args.backend == "auto" else {"backend": args.backend}
+        options = {} if args.backend == "auto" else (
+            {"compile": True} if args.backend == "compiled" else {"backend": args.backend})
         potential = MLPotential("geoff", model=path, **options)
         result = time_simulation(build_atoms(args.system), potential, args.seconds, args.repeats)
     from geoff.openmm.forces import resolve_backend
 
-    force = {"torchforce": "TorchForce", "pythonforce": "PythonForce"}[resolve_backend(args.backend)]
+    force = "PythonForce, compiled" if args.backend == "compiled" else \
+        {"torchforce": "TorchForce", "pythonforce": "PythonForce"}[resolve_backend(args.backend)]
     return dict(result, parameters=params, force=force, dtype=str(next(pot.parameters()).dtype).replace("torch.", ""))
 
 

@@ -49,7 +49,8 @@ PEER_LIMITS = {
     "egnn-pytorch": (1000, "dense all-pairs model: O(N²) memory"),
     "se3-pytorch": (15, "dense SE(3)-Transformer: ~2 s/step at 15 atoms here"),
 }
-GEOFF_LIMITS = {"geoff-se3": (6144, "~1.5 MiB per atom: 20 000 atoms would not fit in 24 GiB"),
+GEOFF_LIMITS = {"geoff-egnn": (20736, "eager: ~330 KiB per atom, 62 208 atoms would need ~20 of the 24 GiB"),
+                "geoff-se3": (6144, "~1.5 MiB per atom: 20 000 atoms would not fit in 24 GiB"),
                 "geoff-se3-compiled": (6144, "~1.5 MiB per atom: 20 000 atoms would not fit in 24 GiB")}
 ASE_PEER_LIMIT = 1536
 PATHS_OF = {  # paths each model family can run

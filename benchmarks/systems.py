@@ -35,7 +35,7 @@ WATER_VOLUME = 18.01528 / (1.0 * 6.02214076e23) * 1e24  # Å³ per molecule at 1
 
 #: The systems of the default table, in order of size.
 DEFAULT_SYSTEMS = ["ethanol", "acetylacetone", "cluster-100", "cluster-1000", "water-1536", "water-6144",
-                   "cluster-10000", "water-20736"]
+                   "cluster-10000", "water-20736", "water-62208"]
 QUICK_SYSTEMS = ["ethanol", "acetylacetone", "water-1536"]
 
 

@@ -64,6 +64,26 @@ def test_create_system_molecule(potential_file, backend, platform):
     assert abs(energy_kj(system, eth.positions / 10, platform) - ase_energy_kj(potential_file, eth)) < 1e-6
 
 
+def test_compile_option_molecule_and_ml_mm(potential_file):
+    """MLPotential(..., compile=True): createSystem and createMixedSystem through CompiledPotential."""
+    eth = molecule("CH3CH2OH")
+    eth.rattle(0.05, seed=1)
+    system = MLPotential("geoff", model=str(potential_file)).createSystem(topology_from_atoms(eth), compile=True)
+    assert "geoff (pythonforce)" in [f.getName() for f in system.getForces()]
+    assert abs(energy_kj(system, eth.positions / 10) - ase_energy_kj(potential_file, eth)) < 1e-6
+
+    ff, modeller = water_box_modeller()
+    top = modeller.topology
+    pos = np.asarray(modeller.positions.value_in_unit(unit.nanometer))
+    mm = ff.createSystem(top, nonbondedMethod=app.PME, nonbondedCutoff=0.5 * unit.nanometer,
+                         rigidWater=False, constraints=None)
+    ml_atoms = [a.index for r in list(top.residues())[:2] for a in r.atoms()]  # two waters by geoff
+    plain, compiled = (MLPotential("geoff", model=str(potential_file), **options).createMixedSystem(
+        top, mm, ml_atoms, forceGroup=1) for options in ({"backend": "pythonforce"}, {"compile": True}))
+    e_plain, e_compiled = energy_kj(plain, pos, groups=1 << 1), energy_kj(compiled, pos, groups=1 << 1)
+    assert abs(e_compiled - e_plain) <= 1e-10 * abs(e_plain)
+
+
 def water_box_modeller(size_nm=1.2):
     ff = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
     modeller = app.Modeller(app.Topology(), [])
