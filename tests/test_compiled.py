@@ -27,7 +27,8 @@ def test_edge_capacity_ladder():
     assert edge_capacity(0) == 64 and edge_capacity(64) == 64
     caps = [edge_capacity(e) for e in range(1, 5000)]
     assert all(c >= e for c, e in zip(caps, range(1, 5000)))
-    assert len(set(caps)) == 21  # 64 · 1.25^k up to 5 000: few distinct shapes, few compilations
+    assert max(c / e for c, e in zip(caps, range(1, 5000)) if e >= 64) <= 1.05  # ≤ 5 % padded work
+    assert len(set(caps)) < 100  # and few distinct shapes (compilations) up to 5 000 edges
     assert all(edge_capacity(c) == c for c in set(caps))  # a capacity maps to itself
 
 
