@@ -1,6 +1,6 @@
 """geoff speed benchmark: one command, one table (issue 3 part 7, issue 6 parts 1–2).
 
-    .venv/bin/python benchmarks/run.py                    # full table (tens of minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py                    # full table, all paths (1–2 hours on 2 cores)
     .venv/bin/python benchmarks/run.py --quick            # ~2 minutes: small systems, fewer repeats
     .venv/bin/python benchmarks/run.py --models geoff-egnn,mace-small --systems ethanol,water-1536 --paths torch
     .venv/bin/python benchmarks/run.py --save cpu         # also write benchmarks/results/cpu.md and cpu.json
