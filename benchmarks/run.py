@@ -246,7 +246,7 @@ def main(argv=None) -> int:
         if "--paths" not in " ".join(argv or sys.argv):
             args.paths = "torch"
         if "--models" not in " ".join(argv or sys.argv):
-            args.models = "geoff-egnn-small,geoff-egnn,geoff-se3,nequip,tensornet,egnn-pytorch"
+            args.models = "geoff-egnn-small,geoff-egnn,geoff-egnn-compiled,geoff-se3,nequip,tensornet,egnn-pytorch"
         args.repeats, args.max_seconds, args.warmup = min(args.repeats, 10), min(args.max_seconds, 3.0), 2
     systems = (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",")
     models = args.models.split(",")

@@ -47,7 +47,7 @@ class GeoffCalculator(Calculator):
         min_distance: refuse structures with atoms closer than this, Å.
         compile: evaluate energy and forces through :class:`geoff.CompiledPotential`
             (torch.compile; the first call of each system size compiles for ~20–30 s, later
-            calls are several times faster: benchmarks/README.md). Stress stays eager.
+            calls 3–5× faster on small molecules, 2–3.5× on ≥ 6 000 atoms: benchmarks/README.md). Stress stays eager.
         complete_graph_atoms: with ``compile``, open-boundary structures of at most this many
             atoms use every pair as an edge instead of a neighbour list (static shapes).
 

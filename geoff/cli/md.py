@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how OpenMM runs geoff (openmm engine)")
     p.add_argument("--compile", action="store_true",
                    help="energy + forces through torch.compile (geoff.CompiledPotential; with the openmm engine "
-                   "as a PythonForce); ~20–30 s of compilation first, then several times faster per step")
+                   "as a PythonForce); ~20–30 s of compilation first, then 2–5× faster per step (small molecules, large boxes)")
     p.add_argument("--trajectory-format", choices=["dcd", "pdb"], default="dcd", help="openmm engine trajectory")
 
 

@@ -154,8 +154,9 @@ def create_force(potential, spec: SystemSpec, backend: str = "auto",
 
     ``cuda_graphs`` sets TorchForce's ``useCUDAGraphs`` (CUDA platform only; needs the
     static-shape "dense" neighbour list). ``compile`` runs the PythonForce backend through
-    :class:`geoff.CompiledPotential` (torch.compile; ~20–30 s to compile, then several
-    times faster per step on small molecules: benchmarks/README.md); it implies
+    :class:`geoff.CompiledPotential` (torch.compile; ~10–30 s to compile, then 2.5–3× faster
+    per step than TorchForce on small molecules, but 1.2× slower on a 192-atom box, where
+    the per-step pair search dominates: benchmarks/README.md); it implies
     backend "pythonforce" (openmm-torch runs TorchScript, not compiled graphs).
     """
     if compile:
