@@ -120,7 +120,7 @@ class CompiledPotential(nn.Module):
         self._compiled = torch.compile(energy_forces, fullgraph=True, dynamic=False, mode=mode,
                                        options=None if mode else dict(INDUCTOR_OPTIONS))
 
-    # the rest of nn.Module's API (to, dtype queries) goes to the frozen potential
+    # what callers of a Potential read from it (the weights are fixed at the first compiled call)
     @property
     def reference_energies(self) -> Tensor:
         return self.potential.reference_energies
@@ -150,10 +150,15 @@ class CompiledPotential(nn.Module):
             offsets: [E, 3] Å, periodic image offsets S_ij @ cell (zeros without PBC);
                 r_ij = x_j − x_i + offsets.
         """
+        edge_index, offsets = self._padded(edge_index, offsets)
+        return self._evaluate(positions, atomic_numbers, edge_index, offsets)
+
+    def _evaluate(self, positions: Tensor, atomic_numbers: Tensor, edge_index: Tensor,
+                  offsets: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """The compiled call on already padded edges (unknown elements raise first)."""
         species = self.potential.z_to_species[atomic_numbers]
         if bool((species < 0).any()):
             self.potential.check_elements(atomic_numbers)
-        edge_index, offsets = self._padded(edge_index, offsets)
         self.calls_compiled += 1
         return self._compiled(positions.detach(), species, edge_index, offsets)
 
@@ -179,22 +184,16 @@ class CompiledPotential(nn.Module):
             return self.potential(graph, compute_forces=compute_forces, compute_stress=compute_stress,
                                   create_graph=create_graph)
         positions = graph[keys.POSITIONS]
-        species = self.potential.z_to_species[graph[keys.ATOMIC_NUMBERS]]
-        if bool((species < 0).any()):
-            self.potential.check_elements(graph[keys.ATOMIC_NUMBERS])
         # Between neighbour-list rebuilds (Verlet list, complete graph) the edge tensors are the same
         # objects: reuse their padded copies instead of concatenating every step.
         edges = (graph[keys.EDGE_INDEX], graph[keys.EDGE_SHIFTS], graph[keys.CELL], graph[keys.PBC])
         cached = self._edge_cache
-        if cached is None or any(a is not b for a, b in zip(cached[0], edges)) \
-                or int(edges[0].shape[1]) > self._capacity:
+        if cached is None or any(a is not b for a, b in zip(cached[0], edges)):
             shifts = edges[1].to(positions.dtype)
             periodic = bool(edges[3].any())
             offsets = shifts @ edges[2][0] if periodic else torch.zeros_like(shifts)
             cached = self._edge_cache = (edges, self._padded(edges[0], offsets, int(positions.shape[0]), periodic))
-        edge_index, offsets = cached[1]
-        self.calls_compiled += 1
-        energy, atomic, forces = self._compiled(positions.detach(), species, edge_index, offsets)
+        energy, atomic, forces = self._evaluate(positions, graph[keys.ATOMIC_NUMBERS], *cached[1])
         out = {keys.ENERGY: energy.reshape(1), keys.ATOMIC_ENERGIES: atomic}
         if compute_forces:
             out[keys.FORCES] = forces

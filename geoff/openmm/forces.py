@@ -135,10 +135,7 @@ class _CompiledPythonForceComputation:
         box = None
         if self.periodic:
             b = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
-            box = torch.as_tensor(np.asarray(b), device=self.device).to(self.dtype) * m.nm_to_angstrom
-            if float(torch.diagonal(box).min()) < 2.0 * m.cutoff:
-                raise GeoffInputError("the periodic box became thinner than twice the cutoff (minimum image no "
-                                      "longer exact); use a larger box.")
+            box = m.box_angstrom(torch.as_tensor(np.asarray(b), device=self.device).to(self.dtype))
         i, j, vectors = m._edges(pos, box)
         offsets = vectors - (pos.index_select(0, j) - pos.index_select(0, i))
         energy, _, forces = self.compiled.energy_forces(pos, self.numbers, torch.stack([i, j]), offsets)

@@ -79,6 +79,16 @@ class GeoffOpenMMModule(nn.Module):
             return cell_list_pairs(pos, box, self.cutoff)
         return cutoff_pairs(pos, box, self.cutoff)
 
+    def box_angstrom(self, boxvectors: Tensor) -> Tensor:
+        """OpenMM's box vectors [3, 3] nm → Å, checked (CPU) to stay ≥ 2 r_c thick (minimum image)."""
+        box = boxvectors * self.nm_to_angstrom
+        if self.check_box and not box.is_cuda:
+            heights = torch.stack([box[0, 0], box[1, 1], box[2, 2]])
+            if bool((heights < 2.0 * self.cutoff).any()):
+                raise RuntimeError("geoff: the periodic box became thinner than twice the cutoff "
+                                   "(minimum image no longer exact); use a larger box.")
+        return box
+
     def compute(self, positions: Tensor, boxvectors: Optional[Tensor], need_forces: bool) -> Tuple[Tensor, Tensor]:
         dtype = self.ref_energy.dtype
         all_pos = positions.to(dtype)
@@ -93,12 +103,7 @@ class GeoffOpenMMModule(nn.Module):
             if boxvectors is None:
                 raise RuntimeError("geoff: this module was exported for a periodic system but got no box vectors; "
                                    "call TorchForce.setUsesPeriodicBoundaryConditions(True).")
-            box = boxvectors.to(dtype) * self.nm_to_angstrom
-            if self.check_box and not box.is_cuda:
-                heights = torch.stack([box[0, 0], box[1, 1], box[2, 2]])
-                if bool((heights < 2.0 * self.cutoff).any()):
-                    raise RuntimeError("geoff: the periodic box became thinner than twice the cutoff "
-                                       "(minimum image no longer exact); use a larger box.")
+            box = self.box_angstrom(boxvectors.to(dtype))
         i, j, vectors = self._edges(pos, box)
         edge_index = torch.stack([i, j], dim=0)
         atomic = self.potential.atomic_energies_raw(self.species, edge_index, vectors)
