@@ -1,15 +1,16 @@
 """Fine-tuning a saved potential: reference energies re-fitted to the new data,
-frozen parameters unchanged, species kept, elements the potential lacks refused."""
+frozen parameters unchanged, species kept, elements the potential lacks added."""
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import geoff
 from geoff.errors import GeoffInputError
 from geoff.training import train
 from geoff.training.data import precompute_edges, read_dataset
-from geoff.training.finetune import _predict_energies, finetune, refit_reference_energies
+from geoff.training.finetune import _predict_energies, add_elements, finetune, refit_reference_energies
 
 from test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
@@ -60,20 +61,53 @@ def test_finetune_on_methanol_keeps_species_and_frozen_weights(ethanol_potential
     assert not torch.equal(a["reference_energies"], b["reference_energies"])  # re-fitted
 
 
-def test_finetune_refuses_unknown_elements_and_bad_freeze(ethanol_potential, tmp_path):
-    import ase.io
-    from ase import Atoms
+def test_add_elements_keeps_every_trained_row(ethanol_potential):
+    pot = geoff.load(ethanol_potential, dtype=torch.float64)
+    grown = add_elements(pot, ["N"])
+    assert grown.species == ["H", "C", "O", "N"]
+    a, b = pot.state_dict(), grown.state_dict()
+    assert torch.equal(b["embedding.weight"][:3], a["embedding.weight"])
+    # N (Z = 7) starts from its nearest known elements, C (6) and O (8)
+    assert torch.allclose(b["embedding.weight"][3], a["embedding.weight"][1:3].mean(0), rtol=0, atol=1e-15)
+    assert float(b["reference_energies"][3]) == 0.0
+    # on structures without the new element nothing changes
+    samples = read_dataset(DATA / "train.xyz", index="0:4")
+    precompute_edges(samples, pot.cutoff)
+    from geoff.training.data import collate
 
-    path = tmp_path / "nitrogen.xyz"
-    frames = []
-    for a in ase.io.read(DATA / "train.xyz", index="0:6"):
-        b = Atoms(["N" if z == 8 else int(z) for z in a.numbers], a.positions)
-        b.info["energy"] = a.get_potential_energy()
-        b.arrays["forces"] = a.get_forces()
-        frames.append(b)
-    ase.io.write(path, frames, format="extxyz")
-    with pytest.raises(GeoffInputError, match=r"\['N'\]"):
-        finetune(ethanol_potential, str(path), {"run_dir": str(tmp_path / "x"), "progress": False})
+    batch = collate(samples, torch.float64)
+    before, after = pot(batch), grown(batch)
+    assert torch.allclose(before["energy"], after["energy"], rtol=1e-12, atol=0)
+    assert torch.allclose(before["forces"], after["forces"], rtol=0, atol=1e-12)
+
+
+def test_finetune_adds_a_new_element(ethanol_potential, tmp_path):
+    """3BPA (C12H12N2O, a different level of theory) on an H/C/O potential: N is added,
+    the reference energies come from the 3BPA isolated atoms, and N is trained."""
+    bpa = DATA.parent / "3bpa"
+    s = finetune(ethanol_potential, str(bpa / "train_300K.xyz"), {
+        "run_dir": str(tmp_path / "ft"), "progress": False, "plots": False, "seed": 1,
+        "data": {"index": "0:10", "n_train": 6, "n_valid": 4, "isolated_atoms": str(bpa / "iso_atoms.xyz")},
+        "optim": {"max_epochs": 2, "lr": 1e-2},
+    })
+    assert s["epochs"] == 2
+    tuned = geoff.load(tmp_path / "ft" / "best.pt")
+    assert tuned.species == ["H", "C", "O", "N"]
+    import ase.io
+
+    iso = {a.get_chemical_symbols()[0]: a.get_potential_energy() for a in ase.io.read(bpa / "iso_atoms.xyz", ":")}
+    shifts = yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())["finetune"]["reference_energy_shifts"]
+    for e in "HCNO":  # isolated-atom energy plus the least-squares refit
+        assert tuned.reference_energy_dict()[e] == pytest.approx(iso[e] + shifts[e], abs=1e-4)
+    start = geoff.load(ethanol_potential)
+    assert not torch.equal(tuned.state_dict()["embedding.weight"][3],
+                           start.state_dict()["embedding.weight"][1:3].mean(0))  # N's row was trained
+    atoms = ase.io.read(bpa / "train_mixedT.xyz", index=0)
+    atoms.calc = geoff.GeoffCalculator(tuned)
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+def test_finetune_refuses_a_bad_freeze(ethanol_potential, tmp_path):
     with pytest.raises(GeoffInputError, match="freeze"):
         finetune(ethanol_potential, str(DATA / "train.xyz"), {
             "run_dir": str(tmp_path / "y"), "progress": False, "data": {"index": "0:10"},

@@ -2,8 +2,11 @@
 
 Example:
     geoff finetune ethanol-egnn methanol.xyz --n-train 50 --freeze embedding --run-dir runs/ft-methanol
+    geoff finetune ethanol-egnn 3bpa.xyz --isolated-atoms iso_atoms.xyz --max-time-minutes 30
 Defaults: lr 5e-4, batch 4, 200 epochs with early stopping, reference energies
 re-fitted to the new data, 10% of the data for validation (or --valid FILE).
+Elements the potential lacks (N in the second example) are added to it; their
+reference energies come from --isolated-atoms when given, else from the refit.
 """
 
 import argparse
@@ -14,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", nargs="+", help="training structures (any ase.io format or MD17 .npz)")
     p.add_argument("--valid", nargs="*", help="validation file(s) (default: split the data by --seed)")
     p.add_argument("--test", nargs="*", help="test file(s), evaluated at the end")
+    p.add_argument("--isolated-atoms", metavar="FILE",
+                   help="isolated-atom energies at the new data's level of theory (one-atom frames): they replace "
+                        "the reference energies of their elements, new elements included")
     p.add_argument("--n-train", type=int)
     p.add_argument("--n-valid", type=int)
     p.add_argument("--index", default=":", help="ASE frame selection of the data files, e.g. 0:300")
@@ -38,7 +44,7 @@ def run(args) -> int:
     from .train import print_summary
 
     data = {"index": args.index, "n_train": args.n_train, "n_valid": args.n_valid, "config_types": args.config_types,
-            "energy_unit": args.energy_unit}
+            "energy_unit": args.energy_unit, "isolated_atoms": args.isolated_atoms}
     if args.valid:
         data["valid"] = args.valid
     if args.test:

@@ -3,7 +3,13 @@
 What changes with respect to training from scratch:
 - the model, its species, cutoff, scales and weights come from the potential;
   species the new data lack are kept (their embeddings are simply not updated
-  much), elements the potential lacks are an error before training;
+  much);
+- elements the potential lacks are added (:func:`add_elements`): a new row of every
+  per-element parameter (the element embedding, the reference energy), the
+  embedding started from the known elements nearest in atomic number;
+- isolated-atom energies given with the data (``data.isolated_atoms`` or frames
+  in the training files) replace the reference energies of their elements, so a
+  new level of theory starts from its own atomic energies;
 - the per-element reference energies are re-fitted to the new data: the shift
   δ_Z minimising Σ_s (E_s − E_s^model − Σ_Z n_sZ δ_Z)² is added to E_ref[Z]
   (this absorbs a different DFT setting's constant offsets);
@@ -18,11 +24,15 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 
+from ase.data import atomic_numbers
+
 from ..errors import GeoffInputError
 from ..io import load_potential
+from ..models import build_model
 from .config import make_config
 from .data import Sample, check_samples, check_units, collate, precompute_edges
 from .setup import load_datasets
+from .statistics import species_of
 from .trainer import Trainer
 
 FINETUNE_DEFAULTS: Dict = {
@@ -65,6 +75,53 @@ def refit_reference_energies(potential, samples: List[Sample]) -> Dict[str, floa
     return shifts
 
 
+def _nearest_known(element: str, known: List[str]) -> List[int]:
+    """Indices into ``known`` of the elements nearest to ``element`` in atomic number (ties: all)."""
+    z = atomic_numbers[element]
+    gaps = [abs(atomic_numbers[e] - z) for e in known]
+    return [k for k, g in enumerate(gaps) if g == min(gaps)]
+
+
+def add_elements(potential, elements: List[str]):
+    """A copy of ``potential`` that also knows ``elements`` (appended to its species).
+
+    Every parameter or buffer indexed by species (first dimension = number of
+    species: the element embedding, the reference energies) keeps its trained
+    rows; a new element's rows start as the mean of the rows of the known
+    elements nearest to it in atomic number (N from C and O), its reference
+    energy at 0 eV until isolated-atom energies or the refit set it. All other
+    weights are copied unchanged, so on structures without the new elements the
+    copy gives exactly the same energies and forces.
+    """
+    new = [e for e in elements if e not in potential.species]
+    if not new:
+        return potential
+    old_species = list(potential.species)
+    species = old_species + new
+    config = {**potential.config(), "species": species, "energy_scale": float(potential.energy_scale)}
+    grown = build_model(potential.model_type, config).to(potential.reference_energies.dtype)
+    old_state, state = potential.state_dict(), grown.state_dict()
+    n_old, n_new = len(old_species), len(species)
+    for name, target in state.items():
+        if name == "z_to_species":  # rebuilt by the constructor for the new species list
+            continue
+        old = old_state[name]
+        if old.shape == target.shape:
+            state[name] = old.clone()
+        elif old.dim() >= 1 and old.shape[0] == n_old and target.shape[0] == n_new and old.shape[1:] == target.shape[1:]:
+            rows = [old[k] for k in range(n_old)]
+            for e in new:
+                rows.append(old[_nearest_known(e, old_species)].mean(0) if name != "reference_energies"
+                            else torch.zeros_like(old[0]))
+            state[name] = torch.stack(rows)
+        else:
+            raise GeoffInputError(f"cannot add elements {new} to this {potential.model_type} potential: its "
+                                  f"parameter {name} has shape {list(old.shape)}, which does not grow with the species.")
+    grown.load_state_dict(state)
+    grown.check_species = potential.check_species
+    return grown
+
+
 def finetune(potential_name_or_path, train, overrides: Optional[Dict] = None) -> Dict[str, float]:
     """Fine-tune a saved potential on ``train`` (path or list of paths).
 
@@ -82,6 +139,20 @@ def finetune(potential_name_or_path, train, overrides: Optional[Dict] = None) ->
     cfg = make_config(user)
     torch.manual_seed(int(cfg["seed"]))
     data = load_datasets(cfg)
+    added = [e for e in species_of(data.train + data.valid) if e not in potential.species]
+    if added:
+        potential = add_elements(potential, added)
+        cfg["model"]["species"] = list(potential.species)
+        cfg["finetune"]["added_elements"] = added
+        if cfg["progress"]:
+            print(f"adding element(s) {added} to the potential's species (now {potential.species})")
+    missing = [e for e in added if e not in data.isolated_atom_energies]
+    if missing and not cfg["finetune"]["refit_reference_energies"]:
+        raise GeoffInputError(f"new element(s) {missing} need reference energies: give their isolated-atom "
+                              "energies (data.isolated_atoms / --isolated-atoms) or keep the refit on.")
+    if data.isolated_atom_energies:
+        potential.set_reference_energies({e: v for e, v in data.isolated_atom_energies.items()
+                                          if e in potential.species})
     w = cfg["loss"]
     for label, samples in (("fine-tuning", data.train), ("validation", data.valid)):
         check_samples(samples, potential.species, w["energy_weight"] > 0, w["forces_weight"] > 0,
