@@ -3,7 +3,8 @@
 Example:
     geoff finetune ethanol-egnn methanol.xyz --n-train 50 --freeze embedding --run-dir runs/ft-methanol
     geoff finetune ethanol-egnn 3bpa.xyz --isolated-atoms iso_atoms.xyz --max-time-minutes 30
-Defaults: lr 5e-4, batch 4, 200 epochs with early stopping, reference energies
+Defaults: lr 5e-4, batch 4, 200 epochs (or the time budget, the learning rate annealed over
+its last 35 %) with early stopping, reference energies
 re-fitted to the new data, 10% of the data for validation (or --valid FILE).
 Elements the potential lacks (N in the second example) are added to it; their
 reference energies come from --isolated-atoms when given, else from the refit.
@@ -28,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-refit", action="store_true", help="keep the potential's reference energies")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--max-epochs", type=int, default=200)
+    p.add_argument("--max-epochs", type=int, help="default 200, or no limit when --max-time-minutes is given")
     p.add_argument("--max-time-minutes", type=float)
     p.add_argument("--energy-weight", type=float, default=1.0)
     p.add_argument("--forces-weight", type=float, default=1.0)
@@ -53,7 +54,7 @@ def run(args) -> int:
         "run_dir": args.run_dir, "seed": args.seed, "dtype": args.dtype, "progress": not args.no_progress,
         "data": data,
         "loss": {"energy_weight": args.energy_weight, "forces_weight": args.forces_weight},
-        "optim": {"lr": args.lr, "batch_size": args.batch_size, "max_epochs": args.max_epochs,
+        "optim": {"lr": args.lr, "batch_size": args.batch_size, "max_epochs": args.max_epochs or (200 if args.max_time_minutes is None else 10**6),
                   "max_time_minutes": args.max_time_minutes},
         "finetune": {"freeze": args.freeze, "refit_reference_energies": not args.no_refit},
     }

@@ -37,7 +37,8 @@ from .trainer import Trainer
 
 FINETUNE_DEFAULTS: Dict = {
     "optim": {"lr": 5e-4, "warmup_steps": 20, "batch_size": 4, "ema_decay": 0.99, "max_epochs": 200,
-              "plateau_patience": 10, "early_stopping_patience": 50},
+              "plateau_patience": 10, "early_stopping_patience": 50,
+              "anneal_fraction": 0.35},  # with a time budget: LR annealed to min_lr over its last 35 %
     "data": {"valid_fraction": 0.1},
 }
 

@@ -117,6 +117,9 @@ def build_model_from_config(cfg: Dict, data: Datasets) -> torch.nn.Module:
     m["species"] = species
     cls = MODEL_TYPES[m["type"]]
     accepted = inspect.signature(cls.__init__).parameters
+    if "parity_even" in accepted and "parity_even" not in m:
+        # DFT energies do not change under a mirror, so a trained potential should not either
+        m["parity_even"] = True
     kwargs = {k: v for k, v in m.items() if k not in ("type", "avg_num_neighbors")}
     if "avg_num_neighbors" in accepted:
         if m["avg_num_neighbors"] == "auto":
