@@ -15,11 +15,12 @@ import copy
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 import yaml
 
 from ..errors import GeoffInputError
+from .data import ENERGY_UNITS, LENGTH_UNITS
 
 DEFAULTS: Dict[str, Any] = {
     "run_dir": "runs/geoff-run",      # output folder (checkpoints, metrics.csv, plots, best.pt, last.pt)
@@ -233,18 +234,6 @@ def ReferenceEnergies() -> _Spec:
     return _Spec("auto, isolated_atoms, least_squares or a mapping element symbol → energy in eV", check)
 
 
-def _energy_units():
-    from .data import ENERGY_UNITS
-
-    return sorted(ENERGY_UNITS)
-
-
-def _length_units():
-    from .data import LENGTH_UNITS
-
-    return sorted(LENGTH_UNITS)
-
-
 def Index() -> _Spec:
     def check(value):
         if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
@@ -264,7 +253,7 @@ TYPES: Dict[str, Any] = {
     "progress": Bool(),
     "plots": Bool(),
     "data": {
-        "train": Paths(),
+        "train": Paths(none=True),  # required: make_config says so in its own words
         "valid": Paths(none=True),
         "test": Paths(none=True),
         "n_train": Int(1, none=True),
@@ -276,8 +265,8 @@ TYPES: Dict[str, Any] = {
         "energy_key": Str(),
         "forces_key": Str(),
         "stress_key": Str(),
-        "energy_unit": None,   # Choice of the energy units, filled in lazily (see _spec)
-        "length_unit": None,
+        "energy_unit": Choice(sorted(ENERGY_UNITS), none=True),
+        "length_unit": Choice(sorted(LENGTH_UNITS)),
         "format": Str(none=True),
         "index": Index(),
         "config_types": StrList(none=True),
@@ -328,10 +317,6 @@ DATA_PATH_KEYS = ("train", "valid", "test", "isolated_atoms")
 
 
 def _spec(section: str, key: str) -> Optional[_Spec]:
-    if section == "data" and key == "energy_unit":
-        return Choice(_energy_units(), none=True)
-    if section == "data" and key == "length_unit":
-        return Choice(_length_units())
     table = TYPES.get(section) if section else TYPES
     spec = table.get(key) if isinstance(table, dict) else None
     if spec is None and section == "model":
