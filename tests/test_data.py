@@ -83,6 +83,10 @@ def test_md17_npz_layout_and_units(tmp_path):
     np.savez(tmp_path / "rmd17.npz", coords=np.stack([a.positions for a in frames]),
              nuclear_charges=frames[0].numbers, energies=np.zeros(4), forces=np.zeros((4, 9, 3)))
     assert len(read_dataset(tmp_path / "rmd17.npz", energy_unit="eV")) == 4
+    # the frame selection applies to .npz files as to any other
+    assert [s.source for s in read_dataset(path, energy_unit="kcal/mol", index="1:3")] == \
+        [f"{path}[1]", f"{path}[2]"]
+    assert read_dataset(path, energy_unit="kcal/mol", index="-1")[0].energy == samples[3].energy
 
 
 def test_split_by_seed_and_isolated_atoms():
@@ -172,3 +176,67 @@ def test_errors_before_training(tmp_path):
     with pytest.raises(GeoffInputError, match="does not exist"):
         read_dataset(tmp_path / "missing.xyz")
     assert Path(DATA / "train.xyz").exists()
+
+
+def _md17(tmp_path, name, n=6, **change):
+    frames = _ethanol(n)
+    arrays = {"R": np.stack([a.positions for a in frames]), "z": frames[0].numbers,
+              "E": np.array([a.get_potential_energy() for a in frames]),
+              "F": np.stack([a.get_forces() for a in frames])}
+    arrays.update({k: v(arrays[k]) for k, v in change.items()})
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+BAD_NPZ = [  # name, change, words of the error
+    ("forces_m3n", {"F": lambda f: f.transpose(0, 2, 1)}, r"forces have shape \(6, 3, 9\); expected \[M, N, 3\]"),
+    ("fewer_forces", {"F": lambda f: f[:4]}, "4 force frames for 6 frames"),
+    ("fewer_energies", {"E": lambda e: e[:5]}, "5 energies for 6 frames"),
+    ("forces_one_atom_more", {"F": lambda f: np.concatenate([f, f[:, :1]], axis=1)},
+     r"forces have shape \(6, 10, 3\); expected \[M, N, 3\] = \[6, 9, 3\]"),
+    ("positions_flat", {"R": lambda r: r.reshape(len(r), -1)}, r"positions have shape \(6, 27\); expected \[M, N, 3\]"),
+    ("energies_2d", {"E": lambda e: np.stack([e, e], axis=1)}, r"energies have shape \(6, 2\); expected \[M\]"),
+]
+
+
+@pytest.mark.parametrize("name,change,words", BAD_NPZ, ids=[b[0] for b in BAD_NPZ])
+def test_md17_npz_with_wrong_shapes_is_refused_by_train_finetune_and_evaluate(tmp_path, capsys, name, change, words):
+    """One check of the array shapes (in geoff.training.data), the same error from every command."""
+    from geoff.cli.main import main
+
+    path = _md17(tmp_path, name, **change)
+    with pytest.raises(GeoffInputError, match=words):
+        read_dataset(path, energy_unit="eV")
+    cfg = tiny_config(tmp_path / "run", data={"train": str(path), "energy_unit": "eV", "index": ":", "n_train": 4,
+                                              "n_valid": 2})
+    with pytest.raises(GeoffInputError, match=words):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+    for argv in (["evaluate", "ethanol-egnn", str(path), "--energy-unit", "eV", "--output", str(tmp_path / "ev")],
+                 ["finetune", "ethanol-egnn", str(path), "--energy-unit", "eV", "--run-dir", str(tmp_path / "ft")]):
+        assert main(argv) == 2, argv[0]
+        err = capsys.readouterr().err
+        assert f"geoff {argv[0]}: error: {path}:" in err and "Traceback" not in err, err
+
+
+def test_shapes_of_ase_frames_and_hand_made_samples_are_checked(tmp_path):
+    from geoff.training.data import Sample, check_shapes
+
+    frames = []
+    for a in _ethanol(2):
+        b = Atoms(a.numbers, a.positions)
+        b.info["energy"] = a.get_potential_energy()
+        b.arrays["forces_x"] = a.get_forces()[:, 0]  # one component per atom: not forces
+        frames.append(b)
+    path = tmp_path / "one_component.xyz"
+    ase.io.write(path, frames, format="extxyz")
+    with pytest.raises(GeoffInputError, match=r"forces array of shape \[9\] for 9 atoms; expected \[N, 3\]"):
+        read_dataset(path, forces_key="forces_x")
+    s = read_dataset(DATA / "train.xyz", index="0:1")[0]
+    s.forces = s.forces[:8]
+    with pytest.raises(GeoffInputError, match=r"forces array of shape \[8, 3\] for 9 atoms"):
+        check_shapes([s])
+    with pytest.raises(GeoffInputError, match="positions array"):
+        check_samples([Sample(numbers=s.numbers, positions=s.positions.T, cell=s.cell, pbc=s.pbc)], ["H", "C", "O"],
+                      False, False, False, "training")

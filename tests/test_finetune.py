@@ -122,3 +122,19 @@ def test_geoff_finetune_command(ethanol_potential, tmp_path, capsys):
     assert rc == 0
     assert "force MAE" in capsys.readouterr().out
     assert geoff.load(tmp_path / "ft" / "best.pt").species == ["H", "C", "O"]
+
+
+def test_geoff_finetune_twice_into_one_run_dir_is_refused(ethanol_potential, tmp_path, capsys):
+    from geoff.cli.main import main
+
+    args = ["finetune", str(ethanol_potential), str(DATA / "train.xyz"), "--index", "0:8", "--n-train", "6",
+            "--n-valid", "2", "--max-epochs", "1", "--run-dir", str(tmp_path / "ft"), "--no-progress"]
+    assert main(args) == 0
+    best = (tmp_path / "ft" / "best.pt").read_bytes()
+    capsys.readouterr()
+    assert main(args + ["--lr", "1e-2"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds the results" in err and "--resume" in err and "--overwrite" in err
+    assert (tmp_path / "ft" / "best.pt").read_bytes() == best
+    assert main(args + ["--lr", "1e-2", "--overwrite"]) == 0
+    assert (tmp_path / "ft" / "best.pt").read_bytes() != best

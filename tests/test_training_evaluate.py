@@ -40,3 +40,45 @@ def test_evaluate_command_matches_the_ase_calculator(tmp_path, capsys):
     assert numbers["energy_mae_mev_per_atom"] == pytest.approx(1e3 * np.abs(de / np.array(n)).mean(), abs=0.06)
     assert numbers["forces_mae_mev_per_a"] == pytest.approx(1e3 * np.abs(df).mean(), rel=1e-4)
     assert numbers["forces_rmse_mev_per_a"] == pytest.approx(1e3 * np.sqrt((df ** 2).mean()), rel=1e-4)
+
+
+def _frames(tmp_path, name, energy=True, forces=True, n=4, skip_energy_of=()):
+    from ase import Atoms
+
+    frames = []
+    for k, a in enumerate(ase.io.read(DATA / "test_MD.xyz", index=f"0:{n}")):
+        b = Atoms(a.numbers, a.positions)
+        if energy and k not in skip_energy_of:
+            b.info["energy"] = a.get_potential_energy()
+        if forces:
+            b.arrays["forces"] = a.get_forces()
+        frames.append(b)
+    path = tmp_path / f"{name}.xyz"
+    ase.io.write(path, frames, format="extxyz")
+    return path
+
+
+def test_evaluate_refuses_data_with_nothing_to_compare(tmp_path, capsys):
+    """No labels, a key that names nothing, labels on only some frames, only isolated atoms:
+    a one-line error and exit status 2, never an empty table with status 0."""
+    from geoff.cli.main import main
+
+    out = ["--output", str(tmp_path / "eval"), "--no-progress"]
+    cases = [
+        ([str(_frames(tmp_path, "bare", energy=False, forces=False))], "nothing to compare with"),
+        ([str(DATA / "test_MD.xyz"), "--index", "0:4", "--energy-key", "dft_energy"],
+         "no structure has energy under the key 'dft_energy'; set --energy-key"),
+        ([str(DATA / "test_MD.xyz"), "--index", "0:4", "--forces-key", "dft_forces"],
+         "no structure has forces under the key 'dft_forces'; set --forces-key"),
+        ([str(_frames(tmp_path, "some", skip_energy_of=(2,)))], r"some.xyz[2] has no energy (key 'energy') while"),
+        ([str(DATA / "isolated_atoms.xyz")], "no structures to evaluate"),
+    ]
+    for args, words in cases:
+        assert main(["evaluate", "ethanol-egnn", *args, *out]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("geoff evaluate: error: ") and words in err, err
+    assert not (tmp_path / "eval").exists()
+    # forces without energies is a valid evaluation (of the forces)
+    assert main(["evaluate", "ethanol-egnn", str(_frames(tmp_path, "forces_only", energy=False)), *out]) == 0
+    table = capsys.readouterr().out
+    assert "forces (components)" in table and "energy per atom" not in table

@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--run-dir", default="runs/finetune")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a --run-dir that holds an earlier run's results, deleting them "
+                        "(without it such a folder is refused; continue a run with geoff train --resume RUN_DIR)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -57,6 +60,7 @@ def run(args) -> int:
         "optim": {"lr": args.lr, "batch_size": args.batch_size, "max_epochs": args.max_epochs or (200 if args.max_time_minutes is None else 10**6),
                   "max_time_minutes": args.max_time_minutes},
         "finetune": {"freeze": args.freeze, "refit_reference_energies": not args.no_refit},
+        "overwrite": bool(args.overwrite),
     }
     summary = finetune(args.potential, args.data if len(args.data) > 1 else args.data[0], overrides)
     print_summary(summary, args.run_dir)

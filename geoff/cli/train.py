@@ -3,6 +3,7 @@
 Examples:
     geoff train potentials/ethanol-egnn/config.yaml
     geoff train --resume runs/ethanol-egnn
+    geoff train config.yaml --overwrite        # replace the results of an earlier run in the same run_dir
     torchrun --nproc_per_node 2 -m geoff.cli.main train config.yaml   # data parallel
 The config keys and their defaults: geoff/training/config.py (DEFAULTS).
 """
@@ -14,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="YAML config (data, model, loss, optim, checkpoint)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint.pt")
     p.add_argument("--run-dir", help="override run_dir")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a run_dir that holds an earlier run's results, deleting them "
+                        "(without it such a folder is refused)")
     p.add_argument("--max-epochs", type=int, help="override optim.max_epochs")
     p.add_argument("--max-time-minutes", type=float, help="override optim.max_time_minutes")
     p.add_argument("--seed", type=int, help="override seed")
@@ -36,6 +40,8 @@ def _overrides(args) -> dict:
             o[key] = getattr(args, key)
     if args.no_progress:
         o["progress"] = False
+    if getattr(args, "overwrite", False):
+        o["overwrite"] = True
     return o
 
 
@@ -60,6 +66,9 @@ def run(args) -> int:
 
     overrides = _overrides(args)
     if args.resume:
+        if args.overwrite or args.config:
+            raise GeoffInputError("--resume RUN_DIR continues a run as its own config says: give it without a "
+                                  "config file and without --overwrite.")
         run_dir = args.resume
         overrides.pop("run_dir", None)
         summary = resume(run_dir, overrides)

@@ -78,6 +78,14 @@ def _voigt_to_matrix(s: np.ndarray) -> np.ndarray:
     raise GeoffInputError(f"stress must have 6 (Voigt) or 9 components, got {s.size}.")
 
 
+def _energy_value(value, source: str, k: int) -> float:
+    try:
+        return float(np.asarray(value, dtype=np.float64).reshape(()))
+    except (TypeError, ValueError):
+        raise GeoffInputError(f"structure {source}[{k}]: energy {value!r} is not one number; check the file's "
+                              "energy field (data.energy_key / --energy-key).") from None
+
+
 def _from_atoms(atoms, k: int, source: str, energy_key: str, forces_key: str, stress_key: str,
                 e_factor: float, l_factor: float) -> Sample:
     calc_results = getattr(atoms.calc, "results", {}) if atoms.calc is not None else {}
@@ -99,12 +107,47 @@ def _from_atoms(atoms, k: int, source: str, energy_key: str, forces_key: str, st
         positions=np.asarray(atoms.get_positions(), dtype=np.float64) * l_factor,
         cell=np.asarray(atoms.get_cell()[:], dtype=np.float64) * l_factor,
         pbc=np.asarray(atoms.get_pbc(), dtype=bool),
-        energy=None if energy is None else float(energy) * e_factor,
-        forces=None if forces is None else np.asarray(forces, dtype=np.float64).reshape(-1, 3) * e_factor / l_factor,
+        energy=None if energy is None else _energy_value(energy, source, k) * e_factor,
+        forces=None if forces is None else np.asarray(forces, dtype=np.float64) * e_factor / l_factor,
         stress=None if stress is None else _voigt_to_matrix(stress) * e_factor / l_factor ** 3,
         config_type=atoms.info.get("config_type"),
         source=f"{source}[{k}]",
     )
+
+
+def _npz_arrays(path: Path, pos, z, energy, forces, names) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray],
+                                                                    Optional[np.ndarray]]:
+    """Check the shapes of an MD17-layout file's arrays: R [M, N, 3], z [N], E [M] (or [M, 1]), F [M, N, 3]."""
+    if pos is None or z is None:
+        raise GeoffInputError(f"{path}: an MD17-layout .npz needs positions ('R' or 'coords') and atomic numbers "
+                              f"('z' or 'nuclear_charges'); it has {sorted(names)}.")
+    z = np.asarray(z).reshape(-1) if np.ndim(z) == 2 and 1 in np.shape(z) else np.asarray(z)
+    if z.ndim != 1 or not np.issubdtype(z.dtype, np.number):
+        raise GeoffInputError(f"{path}: atomic numbers have shape {tuple(np.shape(z))}; expected [N] (one per atom).")
+    n = len(z)
+    if pos.ndim != 3 or pos.shape[1:] != (n, 3):
+        raise GeoffInputError(f"{path}: positions have shape {tuple(pos.shape)}; expected [M, N, 3] = [M, {n}, 3] "
+                              f"(M frames of the {n} atoms in the atomic numbers).")
+    m = pos.shape[0]
+    if energy is not None:
+        if energy.ndim == 2 and energy.shape[1] == 1:
+            energy = energy[:, 0]
+        if energy.ndim != 1:
+            raise GeoffInputError(f"{path}: energies have shape {tuple(energy.shape)}; expected [M] or [M, 1], "
+                                  "one energy per frame.")
+        if len(energy) != m:
+            raise GeoffInputError(f"{path}: {len(energy)} energies for {m} frames of positions; the file needs one "
+                                  "energy per frame (cut the positions to the labelled frames, or fix the file).")
+    if forces is not None:
+        if forces.ndim != 3 or forces.shape[1:] != (n, 3):
+            hint = (" It looks like [M, 3, N]: transpose it with np.transpose(F, (0, 2, 1)) before saving."
+                    if forces.ndim == 3 and forces.shape[1:] == (3, n) else "")
+            raise GeoffInputError(f"{path}: forces have shape {tuple(forces.shape)}; expected [M, N, 3] = "
+                                  f"[{m}, {n}, 3] (frames, atoms, x/y/z), like the positions.{hint}")
+        if len(forces) != m:
+            raise GeoffInputError(f"{path}: {len(forces)} force frames for {m} frames of positions; the file needs "
+                                  "forces for every frame (cut the positions to the labelled frames, or fix the file).")
+    return pos, z, energy, forces
 
 
 def _read_npz(path: Path, energy_unit: Optional[str], l_factor: float) -> List[Sample]:
@@ -114,7 +157,12 @@ def _read_npz(path: Path, energy_unit: Optional[str], l_factor: float) -> List[S
             f"MD17/rMD17 files, or 'eV'); choices: {sorted(ENERGY_UNITS)}."
         )
     e_factor = ENERGY_UNITS[energy_unit]
-    with np.load(path) as f:
+    try:
+        f = np.load(path)
+    except Exception as exc:  # noqa: BLE001 - numpy raises several types for unreadable files
+        raise GeoffInputError(f"{path}: numpy could not read it ({type(exc).__name__}: {exc}); give an MD17-layout "
+                              ".npz (R, z, E, F) or a file ase.io reads.") from exc
+    with f:
         names = set(f.files)
 
         def pick(*options):
@@ -127,21 +175,54 @@ def _read_npz(path: Path, energy_unit: Optional[str], l_factor: float) -> List[S
         z = pick("z", "nuclear_charges", "atomic_numbers", "numbers")
         energy = pick("E", "energies", "energy")
         forces = pick("F", "forces")
-    if pos is None or z is None:
-        raise GeoffInputError(f"{path}: an MD17-layout .npz needs positions ('R' or 'coords') and atomic numbers "
-                              f"('z' or 'nuclear_charges'); it has {sorted(names)}.")
-    pos = pos.reshape(len(pos), -1, 3)
-    z = z.reshape(-1).astype(np.int64)
+    pos, z, energy, forces = _npz_arrays(path, pos, z, energy, forces, names)
+    z = z.astype(np.int64)
     out = []
     for k in range(len(pos)):
         out.append(Sample(
             numbers=z.copy(), positions=pos[k].astype(np.float64) * l_factor, cell=np.zeros((3, 3)),
             pbc=np.zeros(3, dtype=bool),
-            energy=None if energy is None else float(np.asarray(energy[k]).reshape(-1)[0]) * e_factor,
-            forces=None if forces is None else forces[k].astype(np.float64).reshape(-1, 3) * e_factor / l_factor,
+            energy=None if energy is None else float(energy[k]) * e_factor,
+            forces=None if forces is None else forces[k].astype(np.float64) * e_factor / l_factor,
             source=f"{path}[{k}]",
         ))
     return out
+
+
+def check_shapes(samples: Sequence[Sample]) -> None:
+    """The one check of array shapes, for every reader and for hand-made samples: positions
+    [N, 3], numbers [N], cell [3, 3], pbc [3], energy a number, forces [N, 3], stress [3, 3].
+
+    Raises :class:`GeoffInputError` naming the structure, the shape found and the one expected.
+    """
+    for s in samples:
+        n = len(s.numbers)
+        expected = (("positions", s.positions, (n, 3)), ("cell", s.cell, (3, 3)), ("pbc", s.pbc, (3,)),
+                    ("forces", s.forces, (n, 3)), ("stress", s.stress, (3, 3)))
+        if np.ndim(s.numbers) != 1 or n == 0:
+            raise GeoffInputError(f"structure {s.source}: atomic numbers have shape {np.shape(s.numbers)}; "
+                                  "expected [N] with N ≥ 1.")
+        for name, value, shape in expected:
+            if value is not None and np.shape(value) != shape:
+                what = f"[N, 3] = {list(shape)} (one row of x, y, z per atom)" if shape == (n, 3) else f"{list(shape)}"
+                raise GeoffInputError(f"structure {s.source}: {name} array of shape {list(np.shape(value))} for "
+                                      f"{n} atoms; expected {what}. Check the file's {name} field (and the "
+                                      "key names, data.*_key in a config or --*-key on the command line).")
+        if s.energy is not None and np.ndim(s.energy) != 0:
+            raise GeoffInputError(f"structure {s.source}: energy has shape {np.shape(s.energy)}; expected one "
+                                  "number per structure.")
+
+
+def _select(samples: List[Sample], index, path: Path) -> List[Sample]:
+    """Apply an ASE frame selection (":", "0:100", "::10", "-1", 5) to frames read without ase.io."""
+    from ase.io.formats import string2index
+
+    try:
+        sel = string2index(index) if isinstance(index, str) else index
+        return samples[sel] if isinstance(sel, slice) else [samples[sel]]
+    except (ValueError, TypeError, IndexError):
+        raise GeoffInputError(f"{path}: frame selection {index!r} does not fit its {len(samples)} frames; give "
+                              "an index such as ':', '0:100' or '-1'.") from None
 
 
 def read_dataset(path, energy_key: str = "energy", forces_key: str = "forces", stress_key: str = "stress",
@@ -168,7 +249,7 @@ def read_dataset(path, energy_key: str = "energy", forces_key: str = "forces", s
         raise GeoffInputError(f"unknown energy unit {energy_unit!r}; choose one of {sorted(ENERGY_UNITS)}.")
     l_factor = LENGTH_UNITS[length_unit]
     if path.suffix == ".npz":
-        samples = _read_npz(path, energy_unit, l_factor)
+        samples = _select(_read_npz(path, energy_unit, l_factor), index, path)
     else:
         import ase.io
 
@@ -182,9 +263,12 @@ def read_dataset(path, energy_key: str = "energy", forces_key: str = "forces", s
         e_factor = ENERGY_UNITS[energy_unit or "eV"]
         samples = [_from_atoms(a, k, str(path), energy_key, forces_key, stress_key, e_factor, l_factor)
                    for k, a in enumerate(frames)]
+    if isinstance(config_types, str):
+        config_types = [config_types]
     if config_types:
         keep = set(config_types) | {"isolated_atom", "IsolatedAtom"}
         samples = [s for s in samples if s.config_type in keep]
+    check_shapes(samples)
     if not samples:
         raise GeoffInputError(f"{path}: no structures read (index {index!r}, config_types {config_types}).")
     return samples
@@ -228,6 +312,7 @@ def check_samples(samples: List[Sample], species: Sequence[str], need_energy: bo
     """Raise :class:`GeoffInputError` before training when data lack what the loss
     needs, or contain elements the model does not know."""
     known = set(species)
+    check_shapes(samples)
     for s in samples:
         names = {chemical_symbols[int(z)] for z in s.numbers}
         if not names <= known:
@@ -240,9 +325,6 @@ def check_samples(samples: List[Sample], species: Sequence[str], need_energy: bo
         if need_forces and s.forces is None:
             raise GeoffInputError(f"{label} structure {s.source} has no forces but the loss weights forces. "
                                   "Set data.forces_key to the file's forces array, or loss.forces_weight: 0.")
-        if need_forces and s.forces.shape != s.positions.shape:
-            raise GeoffInputError(f"{label} structure {s.source}: forces shape {s.forces.shape} does not match "
-                                  f"positions {s.positions.shape}.")
         if need_stress and s.stress is None:
             raise GeoffInputError(f"{label} structure {s.source} has no stress but loss.stress_weight > 0. "
                                   "Set data.stress_key, or loss.stress_weight: 0.")

@@ -7,8 +7,35 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from tqdm import tqdm
 
+from ..errors import GeoffInputError
 from .data import Sample, check_samples, collate, precompute_edges
 from .loss import ErrorMetrics
+
+
+def check_labels(samples: List[Sample], need_energy: bool = False, need_forces: bool = False,
+                 energy_key: str = "energy", forces_key: str = "forces") -> None:
+    """Raise :class:`GeoffInputError` unless there is something to compare: structures, and
+    reference energies or forces on every one of them (energies and forces each all-or-none;
+    ``need_energy`` / ``need_forces``: required, e.g. when the user named their keys)."""
+    if not samples:
+        raise GeoffInputError("no structures to evaluate (isolated-atom frames are not evaluated); give a file of "
+                              "labelled structures, or widen --index / --config-types.")
+    for name, key, option, need, attr in (("energy", energy_key, "--energy-key", need_energy, "energy"),
+                                          ("forces", forces_key, "--forces-key", need_forces, "forces")):
+        have = [getattr(s, attr) is not None for s in samples]
+        if need and not any(have):
+            raise GeoffInputError(f"no structure has {name} under the key {key!r}; set {option} to the name of the "
+                                  f"file's {name} field.")
+        if any(have) and not all(have):
+            missing = samples[have.index(False)]
+            raise GeoffInputError(f"structure {missing.source} has no {name} (key {key!r}) while others do; "
+                                  f"evaluate files whose structures all carry {name}, or select them with --index "
+                                  "/ --config-types.")
+    if all(s.energy is None and s.forces is None for s in samples):
+        raise GeoffInputError(f"the data have no reference energies (key {energy_key!r}) or forces (key "
+                              f"{forces_key!r}): nothing to compare with. Set --energy-key / --forces-key to the "
+                              "names of the file's fields (ASE reads extended XYZ energy= and forces as 'energy' "
+                              "and 'forces').")
 
 
 def evaluate_potential(potential, samples: List[Sample], batch_size: int = 32,
@@ -17,8 +44,10 @@ def evaluate_potential(potential, samples: List[Sample], batch_size: int = 32,
 
     Returns (summary, arrays): summary has energy_mae/rmse in meV and meV/atom,
     forces_mae/rmse in meV/Å (per component) and counts; arrays holds the raw
-    predictions and references (for parity plots).
+    predictions and references (for parity plots). Raises :class:`GeoffInputError`
+    when the samples carry nothing to compare with (see :func:`check_labels`).
     """
+    check_labels(samples)
     check_samples(samples, potential.species, need_energy=False, need_forces=False, need_stress=False,
                   label="evaluation")
     if samples and samples[0].edges is None:

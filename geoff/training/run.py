@@ -10,9 +10,10 @@ from typing import Dict, Optional, Union
 import numpy as np
 import torch
 
-from .config import DEFAULTS, load_config, make_config
+from ..errors import GeoffInputError
+from .config import DATA_PATH_KEYS, DEFAULTS, check_config, load_config, make_config
 from .setup import prepare
-from .trainer import Trainer, distributed_context, model_from_checkpoint, read_checkpoint
+from .trainer import Trainer, check_run_dir, distributed_context, model_from_checkpoint, read_checkpoint
 
 
 def _seed_everything(seed: int) -> None:
@@ -37,6 +38,7 @@ def train(config: Union[str, Dict], overrides: Optional[Dict] = None, model: Opt
     """
     cfg = load_config(config, overrides) if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__") \
         else make_config({**config, **(overrides or {})})
+    check_run_dir(cfg)  # before the data are read: a refused run fails at once
     rank, world = distributed_context()
     _device_for_rank(cfg, world)
     _seed_everything(int(cfg["seed"]))
@@ -62,6 +64,8 @@ def resume(run_dir, overrides: Optional[Dict] = None) -> Dict[str, float]:
             cfg[section].update(values)
         else:
             cfg[section] = values
+    check_config(cfg)
+    _check_data_paths(cfg, run_dir)
     rank, world = distributed_context()
     _device_for_rank(cfg, world)
     model = model_from_checkpoint(state)
@@ -69,3 +73,18 @@ def resume(run_dir, overrides: Optional[Dict] = None) -> Dict[str, float]:
     trainer = Trainer(cfg, model, data, rank, world)
     trainer.load_state_dict(state)
     return trainer.train()
+
+
+def _check_data_paths(cfg: Dict, run_dir) -> None:
+    """Runs store absolute data paths; runs started by older geoff versions stored them as
+    given, relative to the folder the run started in. Name that folder when one is missing."""
+    import os
+
+    for key in DATA_PATH_KEYS:
+        value = cfg["data"].get(key)
+        for p in (value if isinstance(value, (list, tuple)) else [value] if value else []):
+            if not os.path.exists(p):
+                where = ("it is a relative path, read from the folder the run was started in: resume from that "
+                         "folder" if not os.path.isabs(p) else "restore the file at that path")
+                raise GeoffInputError(f"{run_dir}: the run's data file data.{key} = {p!r} is not found from "
+                                      f"{os.getcwd()}; {where}.")

@@ -11,6 +11,12 @@ Run folder (``run_dir``)::
     metrics.csv          one row per validation
     learning_curve.png, parity_valid.png (and parity_test.png)
 
+A new run refuses a folder that already holds results of another run (it would
+replace them): continue that run with ``geoff train --resume``, pick another
+folder, or set ``overwrite: true`` (``--overwrite``), which deletes the files
+above first. Temporary files of checkpoint writes interrupted by a kill are
+removed when a run (re)starts in its folder.
+
 Reproducibility: the data order of epoch e is a function of (seed, e) only, and
 a checkpoint stores the model, optimiser, schedule, EMA, RNG state, epoch and
 position within the epoch, so ``resume`` reaches the same weights as an
@@ -37,14 +43,54 @@ import yaml
 from tqdm import tqdm
 
 from .. import keys
-from ..errors import GeoffFileError
+from ..errors import GeoffFileError, GeoffInputError
 from ..io import atomic_path, save_potential
+from ..io.atomic import remove_stale_temp_files
 from ..models import build_model
 from .data import Sample, batches, collate, epoch_order
 from .loss import ErrorMetrics, loss_terms
 from .schedule import EMA, WarmupPlateau
 
 CHECKPOINT_FORMAT = "geoff-checkpoint"
+
+#: files whose presence means a run folder holds results (a new run there would replace them).
+RESULT_FILES = ("checkpoint.pt", "best.pt", "last.pt", "metrics.csv", "summary.yaml")
+#: every file a run writes into its folder (``overwrite`` deletes these, and nothing else, first).
+RUN_FILES = RESULT_FILES + ("config.yaml", "learning_curve.png", "parity_valid.png", "parity_test.png")
+
+
+def check_run_dir(cfg: Dict) -> None:
+    """Refuse to start a new run in a folder that holds another run's results, unless
+    ``cfg["overwrite"]``. Raises :class:`GeoffInputError` naming the ways out."""
+    run_dir = Path(cfg["run_dir"])
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GeoffInputError(f"run_dir {str(run_dir)!r} is a file, not a folder; choose another run_dir "
+                              "(--run-dir).")
+    if cfg.get("overwrite") or not run_dir.is_dir():
+        return
+    found = [name for name in RESULT_FILES if (run_dir / name).exists()]
+    if found:
+        raise GeoffInputError(
+            f"run folder {str(run_dir)!r} already holds the results of a run ({', '.join(found)}); a new run would "
+            f"replace them. Continue that run with `geoff train --resume {run_dir}`, choose a new folder "
+            "(run_dir in the config, or --run-dir), or replace it with --overwrite (overwrite: true).")
+
+
+def _legacy_temp_file(name: str) -> bool:
+    """Temporary files of run outputs written by older geoff versions: .NAME.XXXXXXXX.tmp."""
+    import re
+
+    return any(re.fullmatch(re.escape(f".{target}.") + r"[a-z0-9_]{8}\.tmp", name) for target in RUN_FILES)
+
+
+def clean_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Remove temporary files of interrupted writes (and, with ``overwrite``, the previous run's files)."""
+    remove_stale_temp_files(run_dir)
+    if not run_dir.is_dir():
+        return
+    for entry in run_dir.iterdir():
+        if entry.is_file() and (_legacy_temp_file(entry.name) or (overwrite and entry.name in RUN_FILES)):
+            entry.unlink()
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -93,6 +139,7 @@ class Trainer:
         self.epoch_loss_sum, self.epoch_loss_count = 0.0, 0
         self.history: List[Dict[str, float]] = []
         self.stopped_by = ""
+        self.resumed = False  # set by load_state_dict: continuing the run of run_dir
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> Dict:
@@ -118,6 +165,7 @@ class Trainer:
         for k in ("epoch", "step_in_epoch", "global_step", "elapsed", "best_val", "bad_validations",
                   "epoch_loss_sum", "epoch_loss_count", "history"):
             setattr(self, k, state[k])
+        self.resumed = True
 
     def save_checkpoint(self) -> None:
         if self.rank != 0:
@@ -232,8 +280,11 @@ class Trainer:
         """Run until max_epochs, early stopping or the time budget; returns the final summary."""
         o = self.cfg["optim"]
         every = int(self.cfg["checkpoint"]["every_steps"] or 0)
+        if not self.resumed:
+            check_run_dir(self.cfg)  # on every rank, so that all of them stop
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            clean_run_dir(self.run_dir, overwrite=bool(self.cfg.get("overwrite")) and not self.resumed)
             with atomic_path(self.run_dir / "config.yaml") as tmp:
                 tmp.write_text(yaml.safe_dump(self.cfg, sort_keys=False, allow_unicode=True))
         n_train = len(self.data.train)
