@@ -33,7 +33,7 @@ from .config import make_config
 from .data import Sample, check_samples, check_units, collate, precompute_edges
 from .setup import load_datasets
 from .statistics import species_of
-from .trainer import Trainer
+from .trainer import Trainer, check_run_dir
 
 FINETUNE_DEFAULTS: Dict = {
     "optim": {"lr": 5e-4, "warmup_steps": 20, "batch_size": 4, "ema_decay": 0.99, "max_epochs": 200,
@@ -138,6 +138,7 @@ def finetune(potential_name_or_path, train, overrides: Optional[Dict] = None) ->
                  "energy_scale": float(potential.energy_scale)}
     user["model"] = model_cfg
     cfg = make_config(user)
+    check_run_dir(cfg)  # before any data are read
     torch.manual_seed(int(cfg["seed"]))
     data = load_datasets(cfg)
     added = [e for e in species_of(data.train + data.valid) if e not in potential.species]
