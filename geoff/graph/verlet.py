@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .. import keys
-from .build import structures_to_graph
+from .build import local_positions, structures_to_graph
 
 
 class VerletNeighbourList:
@@ -57,7 +57,8 @@ class VerletNeighbourList:
 
             validate_structure(atoms.positions, atoms.cell[:], atoms.pbc, cutoff=self.cutoff + self.skin)
             graph = dict(self._graph)
-            graph[keys.POSITIONS] = torch.tensor(atoms.positions, dtype=self.dtype, device=self.device)
+            graph[keys.POSITIONS] = torch.tensor(local_positions(atoms.positions), dtype=self.dtype,
+                                                 device=self.device)
             return graph
         graph = structures_to_graph([atoms], self.cutoff + self.skin, dtype=self.dtype, device=self.device,
                                     neighbours=self.neighbours)

@@ -130,8 +130,9 @@ class _CompiledPythonForceComputation:
         from openmm import unit
 
         m = self.module
-        pos = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-        pos = torch.as_tensor(np.asarray(pos), device=self.device).to(self.dtype) * m.nm_to_angstrom
+        pos = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer), dtype=np.float64)
+        pos = pos - pos[0]  # translation invariant: float64 before the cast (see GeoffOpenMMModule.compute)
+        pos = torch.as_tensor(pos, device=self.device).to(self.dtype) * m.nm_to_angstrom
         box = None
         if self.periodic:
             b = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
