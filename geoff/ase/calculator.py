@@ -71,9 +71,12 @@ class GeoffCalculator(Calculator):
         return super().check_state(atoms, tol)
 
     def _graph(self, atoms):
-        # the whole structure check (cell, thin cell, NaN, elements) before any neighbour search;
-        # the distance check reads the graph's edges (no second search every step)
-        check_atoms(atoms, self.potential, min_distance=0.0)
+        # The structure check (cell, thin cell, NaN, elements) before any neighbour search. Atoms too
+        # close: before a neighbour-list rebuild a search within min_distance (cheap; it also stops a
+        # structure in the wrong units from flooding the full search with pairs), otherwise the edges.
+        rebuild = atoms.pbc.any() or len(atoms) > self.complete_graph_atoms
+        rebuild = rebuild and not self.neighbour_list.is_current(atoms)
+        check_atoms(atoms, self.potential, min_distance=self.min_distance if rebuild else 0.0)
         if not atoms.pbc.any() and len(atoms) <= self.complete_graph_atoms:
             p = atoms.positions
             d2 = np.sum((p[:, None, :] - p[None, :, :]) ** 2, axis=-1)

@@ -25,6 +25,8 @@ from ..errors import GeoffInputError
 THIN_CELL_FRACTION = 0.1
 #: The cutoff (Å) the thin-cell bound assumes when no potential (and no cutoff) is given.
 GENERIC_CUTOFF = 5.0
+#: Smallest radius (Å) of the search for atoms closer than min_distance (see _min_distance_search).
+MIN_DISTANCE_SEARCH = 1.2
 
 
 def cell_heights(cell: np.ndarray) -> np.ndarray:
@@ -128,14 +130,16 @@ def _check_elements(potential, numbers: np.ndarray) -> None:
 
 def _min_distance_search(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, min_distance: float,
                          label: str, atom_ids: Optional[np.ndarray] = None) -> None:
-    """Pairs (and periodic images) closer than ``min_distance`` through vesin's cell list (cheap:
-    the search radius is ``min_distance`` itself)."""
+    """Pairs (and periodic images) closer than ``min_distance`` through vesin's cell list, searched
+    within ``max(min_distance, MIN_DISTANCE_SEARCH)`` Å: a few bonds per atom in a sensible structure,
+    and vesin's cell list is slow with cells much smaller than that (measured: 648 waters' atoms,
+    0.3 Å 12.5 ms, 1.2 Å 0.5 ms)."""
     from vesin import NeighborList
 
     if len(positions) < 2 and not pbc.any():
         return
     box = cell if pbc.any() else np.zeros((3, 3))
-    nl = NeighborList(cutoff=float(min_distance), full_list=False)
+    nl = NeighborList(cutoff=max(float(min_distance), MIN_DISTANCE_SEARCH), full_list=False)
     i, j, s, d = nl.compute(points=positions, box=box, periodic=pbc.tolist() if pbc.any() else False,
                             quantities="ijSd")
     if len(d) == 0:

@@ -40,6 +40,10 @@ class VerletNeighbourList:
         self._ref_numbers: Optional[np.ndarray] = None
         self._ref_pbc: Optional[np.ndarray] = None
 
+    def is_current(self, atoms) -> bool:
+        """True when the next :meth:`graph` call for ``atoms`` reuses the edges (no neighbour search)."""
+        return self._valid(atoms)
+
     def _valid(self, atoms) -> bool:
         if self._graph is None or self.skin <= 0:
             return False
