@@ -1,6 +1,6 @@
 """Structures → geoff graphs (see ``geoff.keys`` for the tensors and shapes)."""
 
-from typing import Dict, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -8,6 +8,7 @@ from torch import Tensor
 
 from .. import keys
 from ..errors import GeoffInputError
+from .checks import validate_arrays
 from .neighbours import all_pairs_edges, torch_cluster_edges, vesin_edges
 
 NEIGHBOUR_METHODS = ("auto", "torch_cluster", "vesin", "all_pairs")
@@ -19,24 +20,33 @@ except ImportError:  # pragma: no cover - depends on the environment
     HAVE_TORCH_CLUSTER = False
 
 
-def validate_structure(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, label: str = "structure") -> None:
-    """Raise :class:`GeoffInputError` for NaN/inf positions or a periodic axis without a cell."""
-    if positions.ndim != 2 or positions.shape[1] != 3:
-        raise GeoffInputError(f"{label}: positions must have shape [N, 3], got {list(positions.shape)}.")
-    if not np.all(np.isfinite(positions)):
-        bad = np.unique(np.nonzero(~np.isfinite(positions))[0])
-        raise GeoffInputError(
-            f"{label}: positions of atoms {bad[:10].tolist()} are NaN or infinite. "
-            "Check the structure file or the integrator that produced it (a time step that is too large blows up MD)."
-        )
-    if np.any(pbc):
-        lengths = np.linalg.norm(cell, axis=1)
-        volume = abs(np.linalg.det(cell))
-        if np.any(lengths[pbc] < 1e-8) or volume < 1e-8:
-            raise GeoffInputError(
-                f"{label}: periodic boundary conditions {pbc.tolist()} but the cell {cell.tolist()} is missing or "
-                "degenerate. Set a cell (atoms.set_cell(...)) or turn periodicity off (atoms.pbc = False)."
-            )
+def validate_structure(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, label: str = "structure",
+                       cutoff: Optional[float] = None) -> None:
+    """Raise :class:`GeoffInputError` for NaN/inf positions, a periodic axis without a cell, or a cell too
+    thin for the neighbour search at ``cutoff`` Å (see :func:`geoff.graph.checks.validate_arrays`)."""
+    validate_arrays(positions, cell, pbc, cutoff=cutoff, label=label)
+
+
+def local_positions(positions, num_atoms=None) -> np.ndarray:
+    """Positions [N, 3] Å relative to each structure's centroid, computed in float64.
+
+    Energies and forces are translation invariant, so this changes no result, but it keeps the
+    numbers that enter float32 arithmetic small: a molecule 10⁶ Å from the origin would otherwise
+    lose all but ~0.06 Å of its geometry to float32 rounding (spacing of float32 near 10⁶).
+    Structures are consecutive blocks of ``num_atoms`` [B] atoms (default: one structure).
+    Periodic structures are translated, not wrapped, so edge shifts computed for the given
+    positions stay valid.
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    if num_atoms is None:
+        num_atoms = [len(positions)]
+    out = np.empty_like(positions)
+    start = 0
+    for n in np.asarray(num_atoms, dtype=np.int64).reshape(-1).tolist():
+        block = positions[start:start + n]
+        out[start:start + n] = block - block.mean(axis=0) if n else block
+        start += n
+    return out
 
 
 def structures_to_graph(
@@ -62,7 +72,7 @@ def structures_to_graph(
         p = np.asarray(atoms.get_positions(), dtype=np.float64)
         c = np.asarray(atoms.get_cell()[:], dtype=np.float64)
         b = np.asarray(atoms.get_pbc(), dtype=bool)
-        validate_structure(p, c, b, label=f"structure {k}")
+        validate_structure(p, c, b, label=f"structure {k}", cutoff=cutoff)
         pos.append(p)
         numbers.append(np.asarray(atoms.get_atomic_numbers(), dtype=np.int64))
         cells.append(c)
@@ -90,7 +100,11 @@ def arrays_to_graph(
 ) -> Dict[str, Tensor]:
     """Build a graph from plain arrays: positions [N,3] Å, atomic numbers [N],
     optional atoms per structure [B] (default: one structure), cell [B,3,3] or
-    [3,3] and pbc [B,3] or [3] (default: open boundaries)."""
+    [3,3] and pbc [B,3] or [3] (default: open boundaries).
+
+    The graph's positions are each structure's positions relative to its centroid
+    (:func:`local_positions`, float64 before the cast to ``dtype``); edge shifts are those of
+    the given positions (a translation changes none)."""
     positions = np.asarray(positions, dtype=np.float64)
     atomic_numbers = np.asarray(atomic_numbers, dtype=np.int64).reshape(-1)
     if num_atoms is None:
@@ -106,11 +120,11 @@ def arrays_to_graph(
         )
     start = 0
     for b, n in enumerate(num_atoms):
-        validate_structure(positions[start:start + n], cell[b], pbc[b], label=f"structure {b}")
+        validate_structure(positions[start:start + n], cell[b], pbc[b], label=f"structure {b}", cutoff=cutoff)
         start += n
 
-    graph = {
-        keys.POSITIONS: torch.tensor(positions, dtype=dtype, device=device),
+    graph = {  # positions relative to each structure's centroid, in float64 before any cast
+        keys.POSITIONS: torch.tensor(local_positions(positions, num_atoms), dtype=dtype, device=device),
         keys.ATOMIC_NUMBERS: torch.tensor(atomic_numbers, device=device),
         keys.NUM_ATOMS: torch.tensor(num_atoms, device=device),
         keys.BATCH: torch.repeat_interleave(torch.arange(n_struct, device=device), torch.tensor(num_atoms, device=device)),
@@ -167,8 +181,8 @@ def complete_graph(
     if n == 0 or len(atomic_numbers) != n:
         raise GeoffInputError(f"{n} positions and {len(atomic_numbers)} atomic numbers: need the same, at least one.")
     fixed = _complete_graph_edges(n, dtype, torch.device(device))
-    return {
-        keys.POSITIONS: torch.tensor(positions, dtype=dtype, device=device),
+    return {  # relative to the centroid, in float64 before any cast (see local_positions)
+        keys.POSITIONS: torch.tensor(local_positions(positions), dtype=dtype, device=device),
         keys.ATOMIC_NUMBERS: torch.tensor(atomic_numbers, device=device),
         **fixed,
     }

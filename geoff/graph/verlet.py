@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .. import keys
-from .build import structures_to_graph
+from .build import local_positions, structures_to_graph
 
 
 class VerletNeighbourList:
@@ -40,6 +40,10 @@ class VerletNeighbourList:
         self._ref_numbers: Optional[np.ndarray] = None
         self._ref_pbc: Optional[np.ndarray] = None
 
+    def is_current(self, atoms) -> bool:
+        """True when the next :meth:`graph` call for ``atoms`` reuses the edges (no neighbour search)."""
+        return self._valid(atoms)
+
     def _valid(self, atoms) -> bool:
         if self._graph is None or self.skin <= 0:
             return False
@@ -55,9 +59,10 @@ class VerletNeighbourList:
         if self._valid(atoms):
             from .build import validate_structure
 
-            validate_structure(atoms.positions, atoms.cell[:], atoms.pbc)
+            validate_structure(atoms.positions, atoms.cell[:], atoms.pbc, cutoff=self.cutoff + self.skin)
             graph = dict(self._graph)
-            graph[keys.POSITIONS] = torch.tensor(atoms.positions, dtype=self.dtype, device=self.device)
+            graph[keys.POSITIONS] = torch.tensor(local_positions(atoms.positions), dtype=self.dtype,
+                                                 device=self.device)
             return graph
         graph = structures_to_graph([atoms], self.cutoff + self.skin, dtype=self.dtype, device=self.device,
                                     neighbours=self.neighbours)

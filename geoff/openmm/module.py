@@ -91,7 +91,11 @@ class GeoffOpenMMModule(nn.Module):
 
     def compute(self, positions: Tensor, boxvectors: Optional[Tensor], need_forces: bool) -> Tuple[Tensor, Tensor]:
         dtype = self.ref_energy.dtype
-        all_pos = positions.to(dtype)
+        # Relative to the first ML atom, in OpenMM's own precision (float64 on the Reference and CPU
+        # platforms) before the cast to the model's dtype: the energy is translation invariant, and a
+        # float32 cast of positions far from the origin would round away the geometry. No host sync.
+        origin = positions.detach().index_select(0, self.ml_indices[:1])
+        all_pos = (positions - origin).to(dtype)
         if need_forces:
             all_pos = all_pos.detach().requires_grad_(True)
         pos = all_pos

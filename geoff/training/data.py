@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .. import keys
 from ..errors import GeoffInputError
-from ..graph import arrays_to_graph
+from ..graph import arrays_to_graph, local_positions
 
 #: energy units a dataset may declare → eV.
 ENERGY_UNITS = {"eV": 1.0, "meV": 1e-3, "kcal/mol": ase_units.kcal / ase_units.mol,
@@ -369,7 +369,7 @@ def collate(samples: Sequence[Sample], dtype: torch.dtype = torch.float32,
     shifts = np.concatenate([s.edges[1] for s in samples], axis=0)
     t = lambda a, dt=dtype: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
     graph = {
-        keys.POSITIONS: t(np.concatenate([s.positions for s in samples])),
+        keys.POSITIONS: t(local_positions(np.concatenate([s.positions for s in samples]), counts)),
         keys.ATOMIC_NUMBERS: t(np.concatenate([s.numbers for s in samples]), torch.long),
         keys.NUM_ATOMS: t(counts, torch.long),
         keys.BATCH: t(np.repeat(np.arange(len(samples)), counts), torch.long),
