@@ -56,8 +56,8 @@ def run(args) -> int:
     if structure.suffix.lower() == ".pdb" and structure.is_file():
         from openmm import app
 
-        topology = app.PDBFile(str(structure)).topology
-        path = export(args.potential, args.output, topology=topology, ml_atoms=ml_atoms,
+        pdb = app.PDBFile(str(structure))
+        path = export(args.potential, args.output, topology=pdb.topology, ml_atoms=ml_atoms, positions=pdb.positions,
                       outputs_forces=args.outputs_forces, neighbour_list=args.neighbour_list, dtype=args.dtype)
     else:
         from ..ase.md import load_structure
@@ -66,6 +66,7 @@ def run(args) -> int:
         periodic = bool(atoms.pbc.any())
         path = export(args.potential, args.output, atomic_numbers=atoms.numbers, ml_atoms=ml_atoms,
                       periodic=periodic, box_vectors=atoms.cell[:] / 10.0 if periodic else None,
+                      positions=atoms.positions / 10.0,
                       outputs_forces=args.outputs_forces, neighbour_list=args.neighbour_list, dtype=args.dtype)
     info = read_export_info(path)
     print(f"wrote            {path}")

@@ -2,10 +2,12 @@
 
 from .build import (NEIGHBOUR_METHODS, add_edges, arrays_to_graph, complete_graph, structures_to_graph,
                     validate_structure)
+from .checks import check_atoms, check_distances, validate_arrays
 from .neighbours import all_pairs_edges, torch_cluster_edges, vesin_edges
 from .verlet import VerletNeighbourList
 
 __all__ = [
     "NEIGHBOUR_METHODS", "add_edges", "arrays_to_graph", "complete_graph", "structures_to_graph", "validate_structure",
+    "check_atoms", "check_distances", "validate_arrays",
     "all_pairs_edges", "torch_cluster_edges", "vesin_edges", "VerletNeighbourList",
 ]

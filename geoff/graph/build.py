@@ -1,6 +1,6 @@
 """Structures → geoff graphs (see ``geoff.keys`` for the tensors and shapes)."""
 
-from typing import Dict, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -8,6 +8,7 @@ from torch import Tensor
 
 from .. import keys
 from ..errors import GeoffInputError
+from .checks import validate_arrays
 from .neighbours import all_pairs_edges, torch_cluster_edges, vesin_edges
 
 NEIGHBOUR_METHODS = ("auto", "torch_cluster", "vesin", "all_pairs")
@@ -19,24 +20,11 @@ except ImportError:  # pragma: no cover - depends on the environment
     HAVE_TORCH_CLUSTER = False
 
 
-def validate_structure(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, label: str = "structure") -> None:
-    """Raise :class:`GeoffInputError` for NaN/inf positions or a periodic axis without a cell."""
-    if positions.ndim != 2 or positions.shape[1] != 3:
-        raise GeoffInputError(f"{label}: positions must have shape [N, 3], got {list(positions.shape)}.")
-    if not np.all(np.isfinite(positions)):
-        bad = np.unique(np.nonzero(~np.isfinite(positions))[0])
-        raise GeoffInputError(
-            f"{label}: positions of atoms {bad[:10].tolist()} are NaN or infinite. "
-            "Check the structure file or the integrator that produced it (a time step that is too large blows up MD)."
-        )
-    if np.any(pbc):
-        lengths = np.linalg.norm(cell, axis=1)
-        volume = abs(np.linalg.det(cell))
-        if np.any(lengths[pbc] < 1e-8) or volume < 1e-8:
-            raise GeoffInputError(
-                f"{label}: periodic boundary conditions {pbc.tolist()} but the cell {cell.tolist()} is missing or "
-                "degenerate. Set a cell (atoms.set_cell(...)) or turn periodicity off (atoms.pbc = False)."
-            )
+def validate_structure(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, label: str = "structure",
+                       cutoff: Optional[float] = None) -> None:
+    """Raise :class:`GeoffInputError` for NaN/inf positions, a periodic axis without a cell, or a cell too
+    thin for the neighbour search at ``cutoff`` Å (see :func:`geoff.graph.checks.validate_arrays`)."""
+    validate_arrays(positions, cell, pbc, cutoff=cutoff, label=label)
 
 
 def structures_to_graph(
@@ -62,7 +50,7 @@ def structures_to_graph(
         p = np.asarray(atoms.get_positions(), dtype=np.float64)
         c = np.asarray(atoms.get_cell()[:], dtype=np.float64)
         b = np.asarray(atoms.get_pbc(), dtype=bool)
-        validate_structure(p, c, b, label=f"structure {k}")
+        validate_structure(p, c, b, label=f"structure {k}", cutoff=cutoff)
         pos.append(p)
         numbers.append(np.asarray(atoms.get_atomic_numbers(), dtype=np.int64))
         cells.append(c)
@@ -106,7 +94,7 @@ def arrays_to_graph(
         )
     start = 0
     for b, n in enumerate(num_atoms):
-        validate_structure(positions[start:start + n], cell[b], pbc[b], label=f"structure {b}")
+        validate_structure(positions[start:start + n], cell[b], pbc[b], label=f"structure {b}", cutoff=cutoff)
         start += n
 
     graph = {

@@ -55,7 +55,7 @@ class VerletNeighbourList:
         if self._valid(atoms):
             from .build import validate_structure
 
-            validate_structure(atoms.positions, atoms.cell[:], atoms.pbc)
+            validate_structure(atoms.positions, atoms.cell[:], atoms.pbc, cutoff=self.cutoff + self.skin)
             graph = dict(self._graph)
             graph[keys.POSITIONS] = torch.tensor(atoms.positions, dtype=self.dtype, device=self.device)
             return graph

@@ -108,15 +108,17 @@ class SE3KernelBasis(nn.Module):
         self.register_buffer("cg", self._exact_cg().to(torch.get_default_dtype()), persistent=False)
 
     def _exact_cg(self) -> Tensor:
-        """The coefficient buffer in float64 on the CPU (see the class docstring)."""
+        """The coefficient buffer in float64 on the CPU (see the class docstring), also when the model
+        is built under another default device (the meta device, when a potential file's shapes are checked)."""
         n_per_l = [sum(1 for p in self.paths if p[2] == l) for l in range(self.l_out + 1)]
-        cg = torch.zeros(self.num_sh, self.d_in, self.d_paths, dtype=torch.float64)
-        col = 0
-        for k, J, l in self.paths:
-            q = o3.wigner_3j(k, J, l, dtype=torch.float64)  # [2k+1, 2J+1, 2l+1], ‖q‖_F = 1
-            q = q * math.sqrt(2 * l + 1) / math.sqrt(n_per_l[l])
-            cg[J * J:(J + 1) ** 2, k * k:(k + 1) ** 2, col:col + 2 * l + 1] = q.permute(1, 0, 2)
-            col += 2 * l + 1
+        with torch.device("cpu"):
+            cg = torch.zeros(self.num_sh, self.d_in, self.d_paths, dtype=torch.float64)
+            col = 0
+            for k, J, l in self.paths:
+                q = o3.wigner_3j(k, J, l, dtype=torch.float64)  # [2k+1, 2J+1, 2l+1], ‖q‖_F = 1
+                q = q * math.sqrt(2 * l + 1) / math.sqrt(n_per_l[l])
+                cg[J * J:(J + 1) ** 2, k * k:(k + 1) ** 2, col:col + 2 * l + 1] = q.permute(1, 0, 2)
+                col += 2 * l + 1
         return cg.reshape(self.num_sh, -1)
 
     def _apply(self, fn, recurse=True):

@@ -49,11 +49,24 @@ class SystemSpec:
     ml_atoms: Optional[List[int]]         # indices of the ML atoms, None = all particles
     periodic: bool
     box_nm: Optional[np.ndarray] = None   # [3, 3] rows a, b, c in nm, when known
+    positions_nm: Optional[np.ndarray] = None  # [P, 3] of every particle in nm, when known (checked)
+    min_distance: float = 0.5             # Å: ML atoms closer than this are refused (with positions)
     info: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def ml_numbers(self) -> np.ndarray:
         return self.atomic_numbers if self.ml_atoms is None else self.atomic_numbers[self.ml_atoms]
+
+    def ml_structure(self):
+        """The ML atoms as an ``ase.Atoms`` (Å; with the box when periodic), or None without positions."""
+        if self.positions_nm is None:
+            return None
+        from ase import Atoms
+
+        pos = self.positions_nm if self.ml_atoms is None else self.positions_nm[self.ml_atoms]
+        periodic = self.periodic and self.box_nm is not None
+        return Atoms(numbers=self.ml_numbers, positions=pos * 10.0,
+                     cell=self.box_nm * 10.0 if periodic else None, pbc=periodic)
 
 
 def _nm_array(value) -> np.ndarray:
@@ -70,6 +83,22 @@ def _nm_array(value) -> np.ndarray:
     return np.array([[float(x) for x in strip(v)] for v in value], dtype=np.float64).reshape(3, 3)
 
 
+def _nm_positions(value) -> np.ndarray:
+    """Positions (OpenMM Quantity, list of Vec3 or array, nm) → [P, 3] float array in nm."""
+    try:
+        from openmm import unit
+
+        if unit.is_quantity(value):
+            value = value.value_in_unit(unit.nanometer)
+    except ImportError:  # pragma: no cover - openmm is an optional dependency
+        pass
+    try:
+        return np.array([[float(x) for x in v] for v in value], dtype=np.float64).reshape(-1, 3)
+    except (TypeError, ValueError) as exc:
+        raise GeoffInputError(f"positions must be [P, 3] coordinates in nm (an OpenMM Quantity or an array): "
+                              f"{exc}") from exc
+
+
 def resolve_potential(potential, dtype: Optional[Union[str, torch.dtype]] = None):
     """A geoff Potential from itself, a file path or a shipped name (in the requested dtype)."""
     if isinstance(potential, (str, os.PathLike)):
@@ -84,8 +113,12 @@ def resolve_potential(potential, dtype: Optional[Union[str, torch.dtype]] = None
 
 
 def system_spec(topology=None, atomic_numbers: Optional[Sequence[int]] = None, ml_atoms=None,
-                periodic: Optional[bool] = None, box_vectors=None) -> SystemSpec:
-    """Collect and check the particles, ML subset and box (from a Topology or plain arrays)."""
+                periodic: Optional[bool] = None, box_vectors=None, positions=None,
+                min_distance: float = 0.5) -> SystemSpec:
+    """Collect and check the particles, ML subset and box (from a Topology or plain arrays).
+
+    ``positions`` [P, 3] nm (optional): the structure is then checked as well
+    (:func:`check_system`), with ML atoms closer than ``min_distance`` Å refused."""
     if topology is not None:
         numbers = []
         for atom in topology.atoms():
@@ -118,11 +151,24 @@ def system_spec(topology=None, atomic_numbers: Optional[Sequence[int]] = None, m
         raise GeoffInputError(f"particles {idx} have no element (virtual sites or extra particles?); exclude them "
                               "from the ML atoms (ml_atoms=...) or give them an element in the topology.")
     box = None if box_vectors is None else _nm_array(box_vectors)
-    return SystemSpec(z, subset, bool(periodic), box)
+    pos = None
+    if positions is not None:
+        pos = _nm_positions(positions)
+        if len(pos) != len(z):
+            raise GeoffInputError(f"{len(pos)} positions for a system of {len(z)} particles; give one position "
+                                  "(nm) per particle.")
+    return SystemSpec(z, subset, bool(periodic), box, pos, float(min_distance))
 
 
 def check_system(potential, spec: SystemSpec) -> None:
-    """Raise a clear error for elements the potential lacks or a box thinner than 2 × cutoff."""
+    """Raise a clear error for elements the potential lacks, a box thinner than 2 × cutoff, and (with
+    positions) everything :func:`geoff.graph.check_atoms` refuses among the ML atoms."""
+    from ..graph import check_atoms
+
+    structure = spec.ml_structure()
+    if structure is not None:
+        check_atoms(structure, potential, min_distance=spec.min_distance, label="ML atoms",
+                    atom_ids=spec.ml_atoms)  # messages give the System's particle indices
     potential.check_elements(spec.ml_numbers)
     if spec.periodic:
         if spec.box_nm is None:
@@ -177,7 +223,8 @@ def build_module(potential, spec: SystemSpec, outputs_forces: bool = True, neigh
 
 def export(potential, path: Union[str, os.PathLike], topology=None, atomic_numbers=None, ml_atoms=None,
            periodic: Optional[bool] = None, box_vectors=None, outputs_forces: bool = DEFAULT_OUTPUTS_FORCES,
-           neighbour_list: str = "auto", dtype=None, device: Union[str, torch.device] = "cpu") -> Path:
+           neighbour_list: str = "auto", dtype=None, device: Union[str, torch.device] = "cpu",
+           positions=None, min_distance: float = 0.5) -> Path:
     """Write a TorchScript file for ``openmmtorch.TorchForce`` and return its path.
 
     Args:
@@ -193,10 +240,12 @@ def export(potential, path: Union[str, os.PathLike], topology=None, atomic_numbe
             (see DEFAULT_OUTPUTS_FORCES).
         neighbour_list: "auto", "dense", "pairs" or "cells".
         dtype: "float32"/"float64" (default: the potential's).
+        positions: [P, 3] nm (or an OpenMM Quantity), optional: check the structure before exporting
+            (NaN, a degenerate box, ML atoms closer than ``min_distance`` Å).
 
     The file's extra file ``geoff.json`` records how to use it (periodic, outputs_forces, units).
     """
-    spec = system_spec(topology, atomic_numbers, ml_atoms, periodic, box_vectors)
+    spec = system_spec(topology, atomic_numbers, ml_atoms, periodic, box_vectors, positions, min_distance)
     module = build_module(potential, spec, outputs_forces, neighbour_list, dtype, device, subset_inside=True)
     from .. import __version__
 

@@ -189,8 +189,13 @@ def create_force(potential, spec: SystemSpec, backend: str = "auto",
 
 
 def add_geoff_force(system, potential, topology=None, atomic_numbers=None, ml_atoms=None,
-                    backend: str = "auto", force_group: int = 0, periodic: Optional[bool] = None, **kwargs):
+                    backend: str = "auto", force_group: int = 0, periodic: Optional[bool] = None,
+                    positions=None, min_distance: float = 0.5, **kwargs):
     """Add a geoff force to ``system`` and return it.
+
+    ``positions`` [P, 3] nm (or an OpenMM Quantity), optional: the structure is checked first
+    (:func:`geoff.graph.check_atoms` on the ML atoms: NaN, degenerate box, atoms closer than
+    ``min_distance`` Å), before the force is built.
 
     ``periodic`` defaults to: the topology has a box, or a force already in the System uses
     periodic boundary conditions (give it explicitly when building from ``atomic_numbers`` for
@@ -205,7 +210,7 @@ def add_geoff_force(system, potential, topology=None, atomic_numbers=None, ml_at
     if periodic:
         box = topology.getPeriodicBoxVectors() if topology is not None else None
         box = system.getDefaultPeriodicBoxVectors() if box is None else box
-    spec = system_spec(topology, atomic_numbers, ml_atoms, periodic, box)
+    spec = system_spec(topology, atomic_numbers, ml_atoms, periodic, box, positions, min_distance)
     # openmm-ml's interpolation builds the ML force in an empty System, then copies it over
     if system.getNumParticles() > 0 and len(spec.atomic_numbers) != system.getNumParticles():
         raise GeoffInputError(f"the topology has {len(spec.atomic_numbers)} atoms but the System has "

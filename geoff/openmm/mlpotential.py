@@ -24,13 +24,16 @@ Options (``MLPotential(...)`` or ``createSystem(...)`` / ``createMixedSystem(...
     neighbour_list: "auto", "dense", "pairs", "cells".
     outputs_forces: the TorchForce returns forces itself (default False: energy only, measured faster).
     cuda_graphs: TorchForce ``useCUDAGraphs`` (CUDA platform, dense neighbour list).
+    positions: the starting positions (e.g. ``pdb.positions``, nm): the structure is checked before
+        the System is built (NaN, a degenerate box, ML atoms closer than ``min_distance`` Å, default 0.5).
 """
 
 from typing import Iterable, List, Optional
 
 from openmmml.mlpotential import MLPotentialImpl, MLPotentialImplFactory
 
-_CREATE_OPTIONS = ("backend", "precision", "device", "neighbour_list", "outputs_forces", "cuda_graphs", "compile")
+_CREATE_OPTIONS = ("backend", "precision", "device", "neighbour_list", "outputs_forces", "cuda_graphs", "compile",
+                   "positions", "min_distance")
 
 
 class GeoffPotentialImplFactory(MLPotentialImplFactory):
@@ -85,7 +88,11 @@ class GeoffPotentialImpl(MLPotentialImpl):
 
         from .export import check_system, system_spec
 
-        spec = system_spec(topology, ml_atoms=atoms, periodic=False)
+        options = dict(self.defaults)
+        options.update(args)
+        periodic = topology.getPeriodicBoxVectors() is not None
+        spec = system_spec(topology, ml_atoms=atoms, periodic=periodic, positions=options.get("positions"),
+                           min_distance=options.get("min_distance", 0.5))
         if topology.getNumAtoms() != system.getNumParticles():
             from ..errors import GeoffInputError
 
