@@ -126,12 +126,9 @@ def check_md_input(atoms, potential=None) -> None:
     """The checks every MD driver makes before anything else: the shared structure check
     (atoms present, finite positions, a sensible cell, known elements, no atoms too close),
     then at least two atoms."""
-    try:
-        from .graph.checks import check_atoms
-    except ImportError:  # TEMPORARY until the shared check is merged
-        check_atoms = None
-    if check_atoms is not None:
-        check_atoms(atoms, potential=potential, label="structure")
+    from .graph import check_atoms
+
+    check_atoms(atoms, potential=potential, label="structure")
     check_md_atoms(atoms)
 
 
