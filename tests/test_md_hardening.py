@@ -100,6 +100,14 @@ def test_ase_blow_up_at_5000_k_is_an_md_failure_and_keeps_the_run(tmp_path, caps
     assert len(rows) > 5
 
 
+def test_failure_while_equilibrating_records_nothing_but_the_failing_frame(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc, _, err = md(capsys, "--equilibrate", "2000", "--steps", "10", "--temperature", "5000", "--no-compile",
+                    "--output", str(out))
+    assert rc == 3 and "equilibration failed at step" in err and "Nothing was recorded yet" in err
+    assert sorted(p.name for p in out.iterdir()) == ["failed-frame.xyz"]
+
+
 def test_engine_failure_inside_a_chunk_is_reported_at_its_step(tmp_path, capsys):
     # without the health checks the calculator's own collapse check stops the run inside a chunk
     out = tmp_path / "run"
@@ -351,7 +359,7 @@ def test_compile_decision():
     no_cxx = choose_path(10_000, 9, eager, forced=True, compiler=None)
     assert not no_cxx.compiled and "no C++ compiler" in no_cxx.reason
     assert choose_path(10, 9, eager, forced=True, compiler="/usr/bin/g++").compiled
-    # 10 000 steps save 10 000 x 3.7 ms x 2/3 = 25 s > 20 s; 5 000 steps save 12 s < 20 s
+    # 10 000 steps save 10 000 x 3.7 ms x (1 - 1/3.5) = 26 s > 20 s; 5 000 steps save 13 s < 20 s
     assert choose_path(10_000, 9, eager, compiler="g++", compile_seconds=20.0).compiled
     assert not choose_path(5_000, 9, eager, compiler="g++", compile_seconds=20.0).compiled
     # around 1 500 atoms the compiled path is no faster: never worth compiling
@@ -364,3 +372,4 @@ def test_missing_compiler_falls_back_to_eager_with_one_line(tmp_path, capsys, mo
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     rc, stdout, err = md(capsys, "--steps", "4", "--log-every", "2", "--compile", "--output", str(tmp_path / "a"))
     assert rc == 0 and "path             eager (no C++ compiler" in stdout
+    assert err.count("\n") == 1 and "no C++ compiler" in err

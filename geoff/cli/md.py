@@ -111,7 +111,7 @@ def _ase_calculator(args, potential, atoms, steps_total: int):
 
     eager = GeoffCalculator(potential, device=args.device, dtype=args.dtype)
     eager_s = time_eager_call(eager, atoms) if args.compile is None else None
-    choice = choose_path(steps_total, len(atoms), eager_s, "ase", args.compile)
+    choice = _said(args, choose_path(steps_total, len(atoms), eager_s, "ase", args.compile))
     if not choice.compiled:
         return eager, choice, None
     calc = GeoffCalculator(potential, device=args.device, dtype=args.dtype, compile=True)
@@ -137,7 +137,14 @@ def _openmm_path(args, n_atoms: int, steps_total: int, potential, atoms):
         return PathChoice(False, "--backend torchforce runs TorchScript, not compiled graphs")
     eager_s = time_eager_call(GeoffCalculator(potential, device=args.device, dtype=args.dtype), atoms) \
         if args.compile is None else None
-    return choose_path(steps_total, n_atoms, eager_s, "openmm", args.compile)
+    return _said(args, choose_path(steps_total, n_atoms, eager_s, "openmm", args.compile))
+
+
+def _said(args, choice):
+    """``choice``; when --compile was asked for and cannot be honoured, say so in one line."""
+    if args.compile and not choice.compiled:
+        print(f"geoff md: --compile: {choice.reason}.", file=sys.stderr)
+    return choice
 
 
 def run(args) -> int:
