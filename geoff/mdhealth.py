@@ -31,7 +31,7 @@ from .errors import GeoffError, GeoffInputError
 Row = Tuple[float, float, float, float, float]
 
 LIKELY_FIXES = ("Likely fixes: a smaller time step (0.5 fs suits molecules with hydrogen), a lower temperature, "
-                "or a structure and temperature within the potential's training range.")
+                "a relaxed starting structure, or a structure and temperature within the potential's training range.")
 
 
 class MDFailure(GeoffError, RuntimeError):

@@ -184,7 +184,7 @@ def run(args) -> int:
                          equilibration_steps=args.equilibrate, overwrite=True,
                          health_checks=not args.no_health_checks)
     except (MDFailure, MDInterrupted) as exc:
-        if getattr(exc, "result", None) is not None:
+        if getattr(exc, "result", None) is not None and exc.result.steps > 0:
             print(f"stopped at step {exc.step}; the part that ran:")
             _summary(args, atoms, exc.result, threads, path, compile_s)
         raise
