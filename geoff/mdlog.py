@@ -161,8 +161,9 @@ def run_in_chunks(steps: int, log_every: int, advance: Callable[[int], None], ob
         exc.__cause__ = cause
         return exc
 
-    def engine_failed(exc: BaseException):
-        step = (steps_done() + 1) if steps_done is not None else done + 1
+    def engine_failed(exc: BaseException, step: Optional[int] = None):
+        if step is None:  # the step the engine was working on
+            step = (steps_done() + 1) if steps_done is not None else done + 1
         snap = None
         if salvage is not None:
             try:
@@ -183,7 +184,7 @@ def run_in_chunks(steps: int, log_every: int, advance: Callable[[int], None], ob
         try:
             snap = observe(0)
         except Exception as exc:
-            raise engine_failed(exc) from exc
+            raise engine_failed(exc, 0) from exc
         problem = monitor.start(snap)
         if problem:
             raise fail(snap, 0, problem)

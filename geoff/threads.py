@@ -71,7 +71,7 @@ def choose_threads(n_atoms: int, requested: Optional[int] = None, environ: Optio
                                   "(e.g. OMP_NUM_THREADS=1) or unset it.")
         return ThreadChoice(n, "OMP_NUM_THREADS")
     if n_atoms < MIN_ATOMS_PER_EXTRA_THREAD:
-        return ThreadChoice(1, f"{n_atoms} atoms: one thread is fastest below {MIN_ATOMS_PER_EXTRA_THREAD}")
+        return ThreadChoice(1, f"{n_atoms} atoms: one thread below {MIN_ATOMS_PER_EXTRA_THREAD}")
     cores = available_cores() if cores is None else cores
     idle = idle_cores(cores) if idle is None else idle
     if idle < cores:

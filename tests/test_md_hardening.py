@@ -349,7 +349,7 @@ def test_thread_policy():
 def test_summary_names_threads_and_path(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     rc, stdout, _ = md(capsys, "--steps", "4", "--log-every", "2", "--no-compile", "--output", str(tmp_path / "a"))
-    assert rc == 0 and "threads          1 (9 atoms: one thread" in stdout and "path             eager (--no-compile" in stdout
+    assert rc == 0 and "threads          1 (9 atoms: one thread below" in stdout and "path             eager (--no-compile" in stdout
     rc, stdout, _ = md(capsys, "--steps", "4", "--log-every", "2", "--threads", "2", "--output", str(tmp_path / "b"))
     # 4 steps never pay for a compilation
     assert rc == 0 and "threads          2 (as requested)" in stdout and "path             eager (4 steps" in stdout
