@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 md: venv
-	$(VENV)/bin/geoff md ethanol-egnn ethanol --equilibrate 2000 --steps 4000 --timestep 0.5 --temperature 300 --output runs/md-ethanol
+	$(VENV)/bin/geoff md ethanol-egnn ethanol --equilibrate 2000 --steps 4000 --timestep 0.5 --temperature 300 --output runs/md-ethanol --overwrite
 
 test: venv
 	$(PY) -m pytest -q tests

@@ -1,6 +1,7 @@
 """Molecular dynamics with ASE integrators: progress, trajectory, energy log, drift, plot."""
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from ase import units
@@ -12,7 +13,9 @@ from ase.md.verlet import VelocityVerlet
 
 from ..errors import GeoffInputError
 from ..io import atomic_path
-from ..mdlog import MDResult, run_in_chunks, summarise_run
+from ..mdhealth import (HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_md_input,
+                        check_md_parameters)
+from ..mdlog import FAILED_FRAME, MDResult, finish_run, prepare_output_dir, run_in_chunks, write_failed_frame
 
 #: Molecule names accepted in place of a structure file (ase.build.molecule names also work).
 MOLECULE_ALIASES = {"ethanol": "CH3CH2OH", "methanol": "CH3OH", "water": "H2O"}
@@ -34,7 +37,9 @@ def load_structure(spec: str):
 
 def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_k: float = 300.0,
            ensemble: str = "nve", friction_per_fs: float = 0.01, output_dir="md-run", log_every: int = 10,
-           seed: int = 0, progress: bool = True, plot: bool = True, equilibration_steps: int = 0) -> MDResult:
+           seed: int = 0, progress: bool = True, plot: bool = True, equilibration_steps: int = 0,
+           overwrite: bool = True, health_checks: bool = True, health_limits: Optional[HealthLimits] = None
+           ) -> MDResult:
     """Run ASE MD and write ``trajectory.traj``, ``energies.csv`` and ``energies.png`` into ``output_dir``.
 
     Velocities start from a Maxwell–Boltzmann distribution at ``temperature_k``
@@ -43,13 +48,19 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
     temperature. ``ensemble`` is "nve" (velocity Verlet) or "nvt" (Langevin with
     ``friction_per_fs``). Drift is the slope of the total energy; it measures
     energy conservation only for NVE.
-    """
-    from tqdm.auto import tqdm
 
+    Every logged frame (each ``log_every`` steps) is checked by a
+    :class:`geoff.mdhealth.HealthMonitor` (``health_checks=False``: non-finite values only).
+    When the run fails, or on Ctrl-C, the frames up to the last good one stay in
+    ``trajectory.traj``, ``energies.csv`` and ``energies.png``, the failing frame goes to
+    ``failed-frame.xyz``, and :class:`geoff.mdhealth.MDFailure` (or ``MDInterrupted``) is raised.
+    ``overwrite=False`` refuses an ``output_dir`` that holds an earlier run's results.
+    """
     if ensemble not in ("nve", "nvt"):
         raise GeoffInputError(f"ensemble must be 'nve' or 'nvt', got {ensemble!r}.")
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_md_input(atoms, getattr(calculator, "potential", None))
+    check_md_parameters(steps, timestep_fs, temperature_k, log_every, friction_per_fs, equilibration_steps)
+    out = prepare_output_dir(output_dir, overwrite)
     atoms = atoms.copy()
     atoms.calc = calculator
     rng = np.random.default_rng(seed)
@@ -58,14 +69,39 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
     if not atoms.pbc.any():
         ZeroRotation(atoms)
     dt = timestep_fs * units.fs
+    n = len(atoms)
+    failed_path = out / FAILED_FRAME
+    numbers, cell, pbc = atoms.numbers.copy(), atoms.cell[:].copy(), atoms.pbc.copy()
+
+    def monitor(ens: str) -> HealthMonitor:
+        # ASE's temperature counts 3 N degrees of freedom
+        return HealthMonitor(numbers, cell, pbc, ens, temperature_k, 3 * n, health_limits, health_checks)
+
+    def observe(done: int) -> Snapshot:
+        t = done * timestep_fs / 1000.0
+        epot = atoms.get_potential_energy()
+        ekin = atoms.get_kinetic_energy()
+        return Snapshot(done, t, atoms.positions.copy(), (t, epot, ekin, epot + ekin, atoms.get_temperature()),
+                        atoms.get_forces())
+
+    def salvage(step: int) -> Snapshot:
+        return Snapshot(step, step * timestep_fs / 1000.0, atoms.positions.copy())
+
+    def write_failed(snap: Snapshot) -> None:
+        write_failed_frame(failed_path, numbers, cell, pbc, snap)
+
     if equilibration_steps > 0:
         bath = Langevin(atoms, timestep=dt, temperature_K=temperature_k, friction=friction_per_fs / units.fs,
                         fixcm=False, rng=rng)
-        with tqdm(total=equilibration_steps, desc=f"equilibrating at {temperature_k:g} K", unit="step",
-                  disable=not progress) as bar:
-            for done in range(0, equilibration_steps, log_every):
-                bath.run(min(log_every, equilibration_steps - done))
-                bar.update(min(log_every, equilibration_steps - done))
+        try:
+            run_in_chunks(equilibration_steps, log_every, bath.run, observe, None,
+                          f"equilibrating at {temperature_k:g} K", progress, monitor=monitor("nvt"),
+                          steps_done=lambda: bath.nsteps, salvage=salvage, on_failure=write_failed,
+                          timestep_fs=timestep_fs, phase="equilibration")
+        except (MDFailure, MDInterrupted) as exc:
+            exc.kept = (f"Nothing was recorded yet; the failing frame is in {failed_path}."
+                        if failed_path.exists() else "Nothing was recorded yet.")
+            raise
         Stationary(atoms)
         if not atoms.pbc.any():
             ZeroRotation(atoms)
@@ -76,24 +112,22 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
                        fixcm=False, rng=rng)
 
     rows = []
-    n = len(atoms)
-
-    def record():
-        epot = atoms.get_potential_energy()
-        ekin = atoms.get_kinetic_energy()
-        rows.append((dyn.nsteps * timestep_fs / 1000.0, epot, ekin, epot + ekin, atoms.get_temperature()))
-
     traj_path, log_path, png_path = out / "trajectory.traj", out / "energies.csv", out / "energies.png"
+    stopped = None
     with atomic_path(traj_path) as tmp_traj:
         traj = Trajectory(str(tmp_traj), "w", atoms)
 
-        def sample(done):
-            record()
+        def commit(snap: Snapshot) -> None:
+            rows.append(snap.row)
             traj.write()
-            return rows[-1]
 
-        sample(0)
-        wall = run_in_chunks(steps, log_every, dyn.run, sample, f"MD {ensemble.upper()} {n} atoms", progress)
-        traj.close()
-
-    return summarise_run(rows, n, steps, wall, timestep_fs, ensemble, traj_path, log_path, png_path if plot else None)
+        try:
+            wall = run_in_chunks(steps, log_every, dyn.run, observe, commit, f"MD {ensemble.upper()} {n} atoms",
+                                 progress, monitor=monitor(ensemble), steps_done=lambda: dyn.nsteps,
+                                 salvage=salvage, on_failure=write_failed, timestep_fs=timestep_fs)
+        except (MDFailure, MDInterrupted) as exc:
+            stopped, wall = exc, exc.wall_s
+        finally:
+            traj.close()
+    return finish_run(rows, n, wall, timestep_fs, ensemble, traj_path, log_path, png_path if plot else None,
+                      stopped, failed_path)

@@ -37,7 +37,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args._run(args) or 0)
     except GeoffError as exc:
         print(f"geoff {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:
+        print(f"geoff {args.command}: interrupted.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

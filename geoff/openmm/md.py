@@ -6,13 +6,16 @@ LangevinMiddleIntegrator for NVT, a DCD or PDB trajectory, an energy log with
 the same columns and units as the ASE engine (eV, K, ps), drift and steps/s.
 """
 
-from pathlib import Path
+import os
+from typing import Optional
 
 import numpy as np
 
 from ..errors import GeoffInputError
-from ..io import atomic_path
-from ..mdlog import run_in_chunks, summarise_run
+from ..io import atomic_path, load_potential
+from ..mdhealth import HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_md_input, \
+    check_md_parameters
+from ..mdlog import FAILED_FRAME, finish_run, prepare_output_dir, run_in_chunks, write_failed_frame
 from ..units import EV_TO_KJ_PER_MOL
 
 
@@ -53,28 +56,40 @@ def build_simulation_system(atoms, potential, backend: str = "auto", **force_opt
 def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temperature_k: float = 300.0,
                   ensemble: str = "nve", friction_per_fs: float = 0.01, output_dir="md-run", log_every: int = 10,
                   seed: int = 0, progress: bool = True, plot: bool = True, platform: str = "CPU",
-                  backend: str = "auto", trajectory_format: str = "dcd", **force_options):
+                  backend: str = "auto", trajectory_format: str = "dcd", overwrite: bool = True,
+                  health_checks: bool = True, health_limits: Optional[HealthLimits] = None,
+                  threads: Optional[int] = None, **force_options):
     """Run OpenMM MD; writes ``trajectory.dcd|pdb``, ``energies.csv`` and ``energies.png`` into ``output_dir``.
 
     Returns a :class:`geoff.mdlog.MDResult` (drift in meV/atom/ps from a line fit of the total energy).
-    ``platform``: "Reference", "CPU", "CUDA", "OpenCL". ``force_options`` go to
-    :func:`geoff.openmm.create_force` (outputs_forces, neighbour_list, dtype, device, cuda_graphs, compile).
-    """
-    import openmm
-    from openmm import app, unit
+    ``platform``: "Reference", "CPU", "CUDA", "OpenCL"; ``threads``: the CPU platform's thread count
+    (default: OpenMM's). ``force_options`` go to :func:`geoff.openmm.create_force` (outputs_forces,
+    neighbour_list, dtype, device, cuda_graphs, compile).
 
+    Each logged frame is checked as in :func:`geoff.ase.md.run_md` (``health_checks``,
+    ``health_limits``); on a failure or Ctrl-C the frames up to the last good one are kept, the
+    failing frame goes to ``failed-frame.xyz`` and :class:`geoff.mdhealth.MDFailure` (or
+    ``MDInterrupted``) is raised. ``overwrite=False`` refuses an ``output_dir`` holding earlier results.
+    """
     if ensemble not in ("nve", "nvt"):
         raise GeoffInputError(f"ensemble must be 'nve' or 'nvt', got {ensemble!r}.")
     if trajectory_format not in ("dcd", "pdb"):
         raise GeoffInputError(f"trajectory_format must be 'dcd' or 'pdb', got {trajectory_format!r}.")
+    potential = load_potential(potential) if isinstance(potential, (str, os.PathLike)) else potential
+    check_md_input(atoms, potential)
+    check_md_parameters(steps, timestep_fs, temperature_k, log_every, friction_per_fs)
+
+    import openmm
+    from openmm import app, unit
+
     try:
         plat = openmm.Platform.getPlatformByName(platform)
     except Exception as exc:
         names = [openmm.Platform.getPlatform(k).getName() for k in range(openmm.Platform.getNumPlatforms())]
         raise GeoffInputError(f"OpenMM platform {platform!r} is not available here; available: {names}.") from exc
+    properties = {"Threads": str(int(threads))} if threads is not None and plat.getName() == "CPU" else {}
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(output_dir, overwrite)
     system, topology = build_simulation_system(atoms, potential, backend=backend, **force_options)
     n = len(atoms)
     dof = 3 * n - 3
@@ -85,7 +100,7 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
     else:
         integrator = openmm.LangevinMiddleIntegrator(temperature_k * unit.kelvin, friction_per_fs * 1000.0 / unit.picosecond, dt)
         integrator.setRandomNumberSeed(int(seed) + 1)
-    context = openmm.Context(system, integrator, plat)
+    context = openmm.Context(system, integrator, plat, properties)
     context.setPositions(atoms.positions / 10.0)
     context.setVelocitiesToTemperature(temperature_k * unit.kelvin, int(seed) + 1)
     # remove the centre-of-mass velocity now, not at the CMMotionRemover's first step (that
@@ -97,36 +112,56 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
 
     rows = []
     kb = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin)
+    ev_per_nm = unit.kilojoule_per_mole / unit.nanometer
+    numbers, cell, pbc = atoms.numbers.copy(), atoms.cell[:].copy(), atoms.pbc.copy()
+    failed_path = out / FAILED_FRAME
+    monitor = HealthMonitor(numbers, cell, pbc, ensemble, temperature_k, dof, health_limits, health_checks)
+    start_step = context.getStepCount()
 
-    def record(step, state):
+    def observe(done: int):
+        state = context.getState(getEnergy=True, getPositions=True, getForces=True)
+        t = done * timestep_fs / 1000.0
         epot = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
         ekin_kj = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole)
         ekin = ekin_kj / EV_TO_KJ_PER_MOL
-        rows.append((step * timestep_fs / 1000.0, epot, ekin, epot + ekin, 2.0 * ekin_kj / (dof * kb)))
+        positions = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)) * 10.0
+        forces = np.asarray(state.getForces(asNumpy=True).value_in_unit(ev_per_nm)) / (10.0 * EV_TO_KJ_PER_MOL)
+        snap = Snapshot(done, t, positions, (t, epot, ekin, epot + ekin, 2.0 * ekin_kj / (dof * kb)), forces)
+        snap.state = state
+        return snap
+
+    def salvage(step: int):
+        state = context.getState(getPositions=True)
+        positions = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)) * 10.0
+        return Snapshot(step, step * timestep_fs / 1000.0, positions)
+
+    def write_failed(snap: Snapshot) -> None:
+        write_failed_frame(failed_path, numbers, cell, pbc, snap)
 
     traj_path = out / f"trajectory.{trajectory_format}"
     log_path, png_path = out / "energies.csv", out / "energies.png"
+    stopped = None
     with atomic_path(traj_path) as tmp_traj:
         with open(tmp_traj, "w" if trajectory_format == "pdb" else "wb") as fh:
             writer = app.DCDFile(fh, topology, dt, 0, log_every) if trajectory_format == "dcd" else None
 
-            def write_frame(state, index):
-                pos = state.getPositions()
+            def commit(snap: Snapshot) -> None:
+                rows.append(snap.row)
+                pos = snap.state.getPositions()
                 if writer is not None:
-                    writer.writeModel(pos, periodicBoxVectors=state.getPeriodicBoxVectors())
+                    writer.writeModel(pos, periodicBoxVectors=snap.state.getPeriodicBoxVectors())
                 else:
-                    app.PDBFile.writeModel(topology, pos, fh, modelIndex=index)
+                    app.PDBFile.writeModel(topology, pos, fh, modelIndex=len(rows))
 
-            def sample(done):
-                state = context.getState(getEnergy=True, getPositions=True)
-                record(done, state)
-                write_frame(state, len(rows))
-                return rows[-1]
-
-            sample(0)
-            wall = run_in_chunks(steps, log_every, integrator.step, sample, f"OpenMM {ensemble.upper()} {n} atoms",
-                                 progress)
+            try:
+                wall = run_in_chunks(steps, log_every, integrator.step, observe, commit,
+                                     f"OpenMM {ensemble.upper()} {n} atoms", progress, monitor=monitor,
+                                     steps_done=lambda: context.getStepCount() - start_step, salvage=salvage,
+                                     on_failure=write_failed, timestep_fs=timestep_fs)
+            except (MDFailure, MDInterrupted) as exc:
+                stopped, wall = exc, exc.wall_s
             if writer is None:
                 app.PDBFile.writeFooter(topology, fh)
 
-    return summarise_run(rows, n, steps, wall, timestep_fs, ensemble, traj_path, log_path, png_path if plot else None)
+    return finish_run(rows, n, wall, timestep_fs, ensemble, traj_path, log_path, png_path if plot else None,
+                      stopped, failed_path)
