@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.geoff-installed
 TORCH_VERSION         ?= 2.9.1
 TORCH_CLUSTER_VERSION ?= 1.6.3
 
-.PHONY: venv md test bench integration clean-venv
+.PHONY: venv md test bench bench-accuracy integration clean-venv
 
 venv: $(STAMP)
 
@@ -45,6 +45,10 @@ integration: venv
 
 bench: venv
 	$(PY) benchmarks/run.py --accuracy
+
+# accuracy per CPU budget: trains the runs of benchmarks/accuracy/ (hours), then the table and plot
+bench-accuracy: venv
+	bash benchmarks/accuracy/run.sh
 
 # benchmark-only environment with the peer force fields (never geoff dependencies)
 bench-peers:

@@ -1,0 +1,151 @@
+"""Accuracy per CPU budget: one table and one plot from finished training runs.
+
+    .venv/bin/python benchmarks/accuracy_table.py runs/accuracy/*/          # every run folder given
+    make bench-accuracy                                                     # trains the runs, then this
+
+For each run folder (written by ``geoff train`` or ``geoff finetune``) it reads
+``summary.yaml`` (test and validation errors of the best EMA weights),
+``config.yaml`` (data, model, budget) and ``metrics.csv`` (validation errors
+after each epoch), and writes
+
+- ``benchmarks/results/accuracy.md``: one row per run: data set, model, start
+  (scratch or the potential it was fine-tuned from), training minutes, epochs,
+  test energy MAE (meV/atom) and force MAE/RMSE (meV/Å), validation force MAE;
+  MACE rows from ``benchmarks/results/mace-*-accuracy.json`` where they exist
+  (MACE small trained by its own trainer on the same split, same machine);
+- ``benchmarks/results/accuracy.png``: validation force MAE against training
+  minutes for every run (one panel per data set), the learning curves that
+  say whether more budget would still pay.
+
+Training minutes are wall-clock minutes of the training loop on the machine
+that ran it (``optim.max_time_minutes`` is that budget); the load of a shared
+machine changes how much work fits in them, so compare runs made side by side.
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import sys
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+
+
+def _dataset(cfg: dict) -> str:
+    train = cfg["data"]["train"]
+    train = train[0] if isinstance(train, list) else train
+    return os.path.basename(os.path.dirname(str(train))) or str(train)
+
+
+def _model(cfg: dict) -> str:
+    m = cfg["model"]
+    if m["type"] == "egnn":
+        return f"EGNN {m.get('hidden')}x{m.get('num_layers')}"
+    return f"SE(3)-T l{m.get('lmax', 1)} c{m.get('channels')} x{m.get('num_layers')}"
+
+
+def read_run(run_dir: str) -> dict:
+    with open(os.path.join(run_dir, "config.yaml")) as fh:
+        cfg = yaml.safe_load(fh)
+    with open(os.path.join(run_dir, "summary.yaml")) as fh:
+        summary = yaml.safe_load(fh)
+    curve = []
+    with open(os.path.join(run_dir, "metrics.csv")) as fh:
+        for row in csv.DictReader(fh):
+            curve.append((float(row["time_s"]) / 60.0, float(row["valid_forces_mae_mev_per_a"])))
+    start = cfg.get("finetune", {}).get("from")
+    o = cfg["optim"]
+    return {
+        "run": os.path.basename(os.path.normpath(run_dir)), "dataset": _dataset(cfg), "model": _model(cfg),
+        "start": f"fine-tuned from {start}" if start else "scratch",
+        "recipe": f"lr {o['lr']:g}, batch {o['batch_size']}",
+        "minutes": summary["train_time_s"] / 60.0, "epochs": int(summary["epochs"]),
+        "test_e": summary.get("test_energy_mae_mev_per_atom"), "test_f": summary.get("test_forces_mae_mev_per_a"),
+        "test_f_rmse": summary.get("test_forces_rmse_mev_per_a"), "valid_f": summary.get("valid_forces_mae_mev_per_a"),
+        "curve": curve,
+    }
+
+
+def mace_rows() -> list:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "mace-*-accuracy.json"))):
+        with open(path) as fh:
+            r = json.load(fh)
+        name = os.path.basename(path)[len("mace-"):-len("-accuracy.json")]
+        rows.append({"run": f"MACE ({os.path.basename(path)})", "dataset": name, "model": "MACE small",
+                     "start": "scratch", "recipe": "MACE defaults", "minutes": r["budget_minutes"],
+                     "epochs": r["epochs"], "test_e": r.get("energy_mae_mev_per_atom"),
+                     "test_f": r.get("force_mae_mev_per_a"), "test_f_rmse": r.get("force_rmse_mev_per_a"),
+                     "valid_f": r.get("valid_force_mae"), "curve": []})
+    return rows
+
+
+def _fmt(v, digits: int) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def table(rows: list) -> str:
+    lines = ["| data | model | start | recipe | minutes | epochs | test E MAE (meV/atom) | test F MAE (meV/Å) "
+             "| test F RMSE (meV/Å) | valid F MAE (meV/Å) | run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["minutes"], r["test_f"] or 0.0)):
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['start']} | {r['recipe']} | {r['minutes']:.0f} "
+                     f"| {r['epochs']} | {_fmt(r['test_e'], 2)} | {_fmt(r['test_f'], 1)} | {_fmt(r['test_f_rmse'], 1)} "
+                     f"| {_fmt(r['valid_f'], 1)} | {r['run']} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({r["dataset"] for r in rows if r["curve"]})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        for r in rows:
+            if r["dataset"] == ds and r["curve"]:
+                t, f = zip(*r["curve"])
+                ax.plot(t, f, label=f"{r['model']}, {r['start']}, {r['recipe']}")
+        for r in rows:
+            if r["dataset"] == ds and not r["curve"] and r["valid_f"]:
+                ax.scatter([r["minutes"]], [r["valid_f"]], marker="*", s=120, color="k", label=r["run"], zorder=3)
+        ax.set_yscale("log")
+        ax.set_xlabel("training minutes (one CPU thread, shared machine)")
+        ax.set_ylabel("validation force MAE (meV/Å)")
+        ax.set_title(ds)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", help="run folders of geoff train / geoff finetune")
+    p.add_argument("--output", default=os.path.join(RESULTS, "accuracy"), help="path stem of the .md/.png/.json")
+    args = p.parse_args(argv)
+    rows = [read_run(r) for r in args.runs if os.path.isfile(os.path.join(r, "summary.yaml"))]
+    missing = [r for r in args.runs if not os.path.isfile(os.path.join(r, "summary.yaml"))]
+    rows += mace_rows()
+    text = table(rows)
+    print(text)
+    if missing:
+        print(f"(unfinished, left out: {', '.join(missing)})")
+    with open(args.output + ".md", "w") as fh:
+        fh.write(text + "\n")
+    with open(args.output + ".json", "w") as fh:
+        json.dump(rows, fh, indent=1)
+    plot(rows, args.output + ".png")
+    print(f"wrote {args.output}.md, .json, .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
