@@ -8,11 +8,15 @@ set -euo pipefail
 D=${GEOFF_DATA:-../shared/data/ethanol}
 GEOFF=${GEOFF:-.venv/bin/geoff}
 export OMP_NUM_THREADS=1
+mkdir -p runs
 $GEOFF finetune ethanol-egnn "$D/train_eth_meth.xyz" --config-types methanol --n-train 50 --n-valid 10 \
     --test "$D/test_eth_meth.xyz" --energy-weight 5 --max-epochs 5000 --max-time-minutes 8 \
-    --run-dir runs/methanol-finetune --no-progress > runs/methanol-finetune.log 2>&1 &
-$GEOFF train potentials/ethanol-egnn/methanol-scratch.yaml --no-progress > runs/methanol-scratch.log 2>&1 &
-wait
+    --run-dir runs/methanol-finetune --overwrite --no-progress > runs/methanol-finetune.log 2>&1 &
+finetune=$!
+$GEOFF train potentials/ethanol-egnn/methanol-scratch.yaml --overwrite --no-progress > runs/methanol-scratch.log 2>&1 &
+scratch=$!
+wait $finetune || { tail -n 5 runs/methanol-finetune.log; exit 1; }
+wait $scratch || { tail -n 5 runs/methanol-scratch.log; exit 1; }
 for run in finetune scratch; do
     $GEOFF evaluate runs/methanol-$run/best.pt "$D/test_eth_meth.xyz" --config-types methanol \
         --output runs/methanol-eval --name "$run" --no-progress
