@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--energy-unit", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--threads", type=int, help="torch threads (default: OMP_NUM_THREADS, else by batch size)")
     p.add_argument("--run-dir", default="runs/finetune")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in a --run-dir that holds an earlier run's results, deleting them "
@@ -54,7 +55,7 @@ def run(args) -> int:
     if args.test:
         data["test"] = args.test
     overrides = {
-        "run_dir": args.run_dir, "seed": args.seed, "dtype": args.dtype, "progress": not args.no_progress,
+        "run_dir": args.run_dir, "seed": args.seed, "dtype": args.dtype, "progress": not args.no_progress, "threads": args.threads,
         "data": data,
         "loss": {"energy_weight": args.energy_weight, "forces_weight": args.forces_weight},
         "optim": {"lr": args.lr, "batch_size": args.batch_size, "max_epochs": args.max_epochs or (200 if args.max_time_minutes is None else 10**6),

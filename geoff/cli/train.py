@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="override seed")
     p.add_argument("--dtype", choices=["float32", "float64"], help="override dtype")
     p.add_argument("--device", help="override device (cpu, cuda)")
+    p.add_argument("--threads", type=int, help="torch threads per process (default: OMP_NUM_THREADS, else one "
+                                               "thread for small batches, one per idle core for large ones)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -35,7 +37,7 @@ def _overrides(args) -> dict:
         optim["max_time_minutes"] = args.max_time_minutes
     if optim:
         o["optim"] = optim
-    for key in ("run_dir", "seed", "dtype", "device"):
+    for key in ("run_dir", "seed", "dtype", "device", "threads"):
         if getattr(args, key, None) is not None:
             o[key] = getattr(args, key)
     if args.no_progress:
@@ -53,6 +55,8 @@ def print_summary(summary: dict, run_dir) -> None:
     print(f"run folder        {run_dir}")
     print(f"stopped by        {summary.get('stopped_by', '')} after {summary['epochs']} epochs, "
           f"{summary['steps']} steps, {summary['train_time_s'] / 60:.1f} min")
+    if "threads" in summary:
+        print(f"threads           {summary['threads']} ({summary['threads_reason']})")
     for split in ("valid", "test"):
         if f"{split}_forces_mae_mev_per_a" in summary or f"{split}_energy_mae_mev_per_atom" in summary:
             print(f"{split:5s} (best EMA) energy MAE {summary.get(f'{split}_energy_mae_mev_per_atom', float('nan')):.3f} "

@@ -28,6 +28,7 @@ DEFAULTS: Dict[str, Any] = {
     "seed": 0,                        # weights init, split and data order
     "dtype": "float32",               # float32 | float64
     "device": "cpu",
+    "threads": None,                  # torch intra-op threads per process (None: geoff.threads' policy for a batch)
     "progress": True,                 # tqdm bar per epoch
     "plots": True,                    # learning curve and parity plots (PNG) at the end
     "data": {
@@ -250,6 +251,7 @@ TYPES: Dict[str, Any] = {
     "seed": Int(0),
     "dtype": Choice(("float32", "float64")),
     "device": Str(),
+    "threads": Int(1, none=True),
     "progress": Bool(),
     "plots": Bool(),
     "data": {

@@ -115,6 +115,7 @@ class Trainer:
         self.run_dir = Path(cfg["run_dir"])
         self.dtype = _dtype(cfg["dtype"])
         self.device = torch.device(cfg["device"])
+        self.threads = self._set_threads(cfg, data)
         self.model = model.to(self.dtype).to(self.device).train()
         self.eval_model = copy.deepcopy(self.model).eval()
         self.weights = _weights(cfg)
@@ -140,6 +141,19 @@ class Trainer:
         self.history: List[Dict[str, float]] = []
         self.stopped_by = ""
         self.resumed = False  # set by load_state_dict: continuing the run of run_dir
+
+    @staticmethod
+    def _set_threads(cfg: Dict, data):
+        """torch's intra-op threads for this process: ``cfg["threads"]``, else OMP_NUM_THREADS, else
+        :func:`geoff.threads.choose_threads` for the atoms of one (per-process) batch."""
+        from ..threads import choose_threads
+
+        atoms = sum(len(s) for s in data.train) / max(len(data.train), 1)
+        per_batch = int(atoms * int(cfg["optim"]["batch_size"]))
+        choice = choose_threads(per_batch, cfg.get("threads"))
+        if cfg["device"] == "cpu":
+            torch.set_num_threads(choice.threads)
+        return choice
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> Dict:
@@ -341,7 +355,8 @@ class Trainer:
     def finish(self) -> Dict[str, float]:
         """Write last.pt, plots and (for the best EMA weights) validation and test errors."""
         summary: Dict[str, float] = {"epochs": self.epoch, "steps": self.global_step,
-                                     "train_time_s": self.elapsed, "best_valid_loss": self.best_val}
+                                     "train_time_s": self.elapsed, "best_valid_loss": self.best_val,
+                                     "threads": self.threads.threads, "threads_reason": self.threads.reason}
         if self.rank != 0:
             return summary
         if self.cfg["plots"]:
