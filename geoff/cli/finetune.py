@@ -3,7 +3,7 @@
 Example:
     geoff finetune ethanol-egnn methanol.xyz --n-train 50 --freeze embedding --run-dir runs/ft-methanol
     geoff finetune ethanol-egnn 3bpa.xyz --isolated-atoms iso_atoms.xyz --max-time-minutes 30
-Defaults: lr 5e-4, batch 4, 200 epochs (or the time budget, the learning rate annealed over
+Defaults: lr 2e-3, batch 8, 200 epochs (or the time budget, the learning rate annealed over
 its last 35 %) with early stopping, reference energies
 re-fitted to the new data, 10% of the data for validation (or --valid FILE).
 Elements the potential lacks (N in the second example) are added to it; their
@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config-types", nargs="*", help="keep only frames with these config_type values")
     p.add_argument("--freeze", nargs="*", default=[], help="parameter-name prefixes to freeze, e.g. embedding layers.0")
     p.add_argument("--no-refit", action="store_true", help="keep the potential's reference energies")
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-epochs", type=int, help="default 200, or no limit when --max-time-minutes is given")
     p.add_argument("--max-time-minutes", type=float)
     p.add_argument("--energy-weight", type=float, default=1.0)
