@@ -228,7 +228,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_files(tmp_path):
         deadline = time.time() + 120
         while not list(out.glob(".trajectory.traj.*.tmp")) and time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        time.sleep(1.0)
+        # a frame written after the file appeared: the MD loop (and its Ctrl-C handler) is running
+        tmp = list(out.glob(".trajectory.traj.*.tmp"))
+        first_size = tmp[0].stat().st_size if tmp else 0
+        while tmp and tmp[0].exists() and tmp[0].stat().st_size <= first_size and time.time() < deadline \
+                and proc.poll() is None:
+            time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
