@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from ase import Atoms
 from ase.build import molecule
 
@@ -55,3 +56,14 @@ def random_rotation(rng, proper: bool = True) -> np.ndarray:
     if (np.linalg.det(q) > 0) != proper:
         q[:, 0] *= -1
     return q
+
+
+def edge_inputs(model, atoms, dtype=torch.float64):
+    """(species [N], edge_index [2, E], edge vectors [E, 3] Å) of one structure, periodic shifts included:
+    the arguments of a potential's ``atomic_energies`` / ``features``."""
+    from geoff import keys, structures_to_graph
+
+    g = structures_to_graph([atoms], model.cutoff, dtype=dtype)
+    pos, ei = g[keys.POSITIONS], g[keys.EDGE_INDEX]
+    vec = pos[ei[1]] - pos[ei[0]] + g[keys.EDGE_SHIFTS] @ g[keys.CELL][0]
+    return model.species_of(g[keys.ATOMIC_NUMBERS]), ei, vec

@@ -197,28 +197,44 @@ def choose_neighbour_mode(n_ml_atoms: int, requested: str = "auto") -> str:
     return "pairs" if n_ml_atoms <= PAIRS_MAX_ATOMS else "cells"
 
 
-def build_module(potential, spec: SystemSpec, outputs_forces: bool = True, neighbour_list: str = "auto",
-                 dtype=None, device: Union[str, torch.device] = "cpu", subset_inside: bool = True,
-                 script: bool = True) -> GeoffOpenMMModule:
-    """Check ``spec`` against the potential and build the (scripted) module.
-
-    ``subset_inside``: the module selects the ML atoms itself from all particles
-    (TorchForce); False when the caller passes only the ML atoms (PythonForce).
-    """
+def prepare_potential(potential, spec: SystemSpec, dtype=None,
+                      device: Union[str, torch.device] = "cpu"):
+    """The caller's potential (object, file or shipped name) checked against ``spec`` and copied:
+    in ``dtype`` on ``device``, in eval mode, weights frozen (the caller's model never changes)."""
     potential = copy.deepcopy(resolve_potential(potential))  # never change the caller's model
     potential = resolve_potential(potential, dtype)
     check_system(potential, spec)
     potential = potential.to(device).eval()
     for p in potential.parameters():
         p.requires_grad_(False)
+    return potential
+
+
+def make_module(prepared, spec: SystemSpec, outputs_forces: bool = True, neighbour_list: str = "auto",
+                subset_inside: bool = True, script: bool = True) -> GeoffOpenMMModule:
+    """The (scripted) module of a potential from :func:`prepare_potential`.
+
+    ``subset_inside``: the module selects the ML atoms itself from all particles
+    (TorchForce); False when the caller passes only the ML atoms (PythonForce).
+    """
+    device = prepared.reference_energies.device
     mode = choose_neighbour_mode(len(spec.ml_numbers), neighbour_list)
     cls = EnergyForcesModule if outputs_forces else EnergyModule
     indices = None
     if subset_inside and spec.ml_atoms is not None:
         indices = torch.tensor(spec.ml_atoms, dtype=torch.long)
-    module = cls(potential, torch.as_tensor(spec.ml_numbers), indices, spec.periodic, mode).to(device)
+    module = cls(prepared, torch.as_tensor(spec.ml_numbers), indices, spec.periodic, mode).to(device)
     module.eval()
     return torch.jit.script(module) if script else module
+
+
+def build_module(potential, spec: SystemSpec, outputs_forces: bool = True, neighbour_list: str = "auto",
+                 dtype=None, device: Union[str, torch.device] = "cpu", subset_inside: bool = True,
+                 script: bool = True) -> GeoffOpenMMModule:
+    """Check ``spec`` against the potential and build the (scripted) module
+    (:func:`prepare_potential`, then :func:`make_module`)."""
+    return make_module(prepare_potential(potential, spec, dtype, device), spec, outputs_forces, neighbour_list,
+                       subset_inside, script)
 
 
 def export(potential, path: Union[str, os.PathLike], topology=None, atomic_numbers=None, ml_atoms=None,
