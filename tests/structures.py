@@ -67,3 +67,15 @@ def edge_inputs(model, atoms, dtype=torch.float64):
     pos, ei = g[keys.POSITIONS], g[keys.EDGE_INDEX]
     vec = pos[ei[1]] - pos[ei[0]] + g[keys.EDGE_SHIFTS] @ g[keys.CELL][0]
     return model.species_of(g[keys.ATOMIC_NUMBERS]), ei, vec
+
+
+def random_box(n, cell, seed=0, min_dist=1.1):
+    """n atoms (H, C, O) at random in a periodic cell, no two closer than min_dist Å (minimum image)."""
+    rng = np.random.default_rng(seed)
+    positions = []
+    while len(positions) < n:
+        p = rng.uniform(size=3) @ cell
+        probe = Atoms(positions=positions + [p], cell=cell, pbc=True)
+        if not positions or probe.get_distances(len(positions), range(len(positions)), mic=True).min() > min_dist:
+            positions.append(p)
+    return Atoms(numbers=rng.choice([1, 6, 8], size=n), positions=positions, cell=cell, pbc=True)

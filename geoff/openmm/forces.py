@@ -112,8 +112,8 @@ class _PythonForceComputation:
 class _CompiledPythonForceComputation:
     """The same callable through :class:`geoff.CompiledPotential` (torch.compile of energy + forces).
 
-    The module's own neighbour search gives edges and r_ij; the periodic image offsets
-    r_ij − (x_j − x_i) are constant within a step, so energy and forces are those of the
+    The module's own neighbour search gives edges and shifts; the periodic image offsets
+    shifts @ box are constant within a step, so energy and forces are those of the
     eager module (tested), from one compiled graph.
     """
 
@@ -137,8 +137,8 @@ class _CompiledPythonForceComputation:
         if self.periodic:
             b = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
             box = self.module.box_angstrom(torch.as_tensor(np.asarray(b), device=self.device).to(self.dtype))
-        edge_index, vectors = self.module.edges(pos, box)
-        offsets = vectors - (pos.index_select(0, edge_index[1]) - pos.index_select(0, edge_index[0]))
+        edge_index, shifts = self.module.neighbours(pos, box)
+        offsets = shifts @ box if box is not None else torch.zeros_like(shifts)
         energy, _, forces = self.compiled.energy_forces(pos, self.numbers, edge_index, offsets)
         return (float(energy) * EV_TO_KJ_PER_MOL,
                 (forces * (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)).to(torch.float64).cpu().numpy())

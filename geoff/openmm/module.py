@@ -19,9 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
-from .neighbours import all_ordered_pairs, cell_list_pairs, cutoff_pairs, dense_pairs
+from ..graph.neighbours import all_ordered_pairs, cell_list_pairs, cutoff_pairs, dense_pairs, edge_vectors
 
-#: neighbour-list strategies of the exported module (see geoff.openmm.neighbours).
+#: neighbour-list strategies of the exported module (see geoff.graph.neighbours.minimum_image).
 NEIGHBOUR_MODES = ("dense", "pairs", "cells")
 
 
@@ -35,7 +35,7 @@ class GeoffOpenMMModule(nn.Module):
         ml_indices: [M] indices of the ML atoms among OpenMM's particles, or None when
             every particle is an ML atom (M = number of particles).
         periodic: use OpenMM's box vectors (minimum image, reduced triclinic boxes).
-        neighbour_mode: "dense", "pairs" or "cells" (see geoff.openmm.neighbours).
+        neighbour_mode: "dense", "pairs" or "cells" (see geoff.graph.neighbours.minimum_image).
         check_box: on CPU tensors, raise if the box gets thinner than twice the cutoff.
 
     ``compute(positions [P, 3] nm, boxvectors [3, 3] nm or None, need_forces)``
@@ -57,10 +57,9 @@ class GeoffOpenMMModule(nn.Module):
             ml_indices = torch.arange(int(z.shape[0]))
         self.register_buffer("ml_indices", torch.as_tensor(ml_indices, dtype=torch.long).reshape(-1).to(device))
         n = int(z.shape[0])
-        pair_i, pair_j = all_ordered_pairs(n, device) if neighbour_mode == "dense" else (
-            torch.zeros(0, dtype=torch.long, device=device), torch.zeros(0, dtype=torch.long, device=device))
-        self.register_buffer("pair_i", pair_i)
-        self.register_buffer("pair_j", pair_j)
+        pairs = all_ordered_pairs(n, device) if neighbour_mode == "dense" else \
+            torch.zeros((2, 0), dtype=torch.long, device=device)
+        self.register_buffer("pairs", pairs)
         self.periodic: bool = bool(periodic)
         self.neighbour_mode: str = neighbour_mode
         self.check_box: bool = bool(check_box)
@@ -69,15 +68,14 @@ class GeoffOpenMMModule(nn.Module):
         self.nm_to_angstrom: float = float(NM_TO_ANGSTROM)
         self.ev_to_kj_per_mol: float = float(EV_TO_KJ_PER_MOL)
 
-    def edges(self, pos: Tensor, box: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """The ML atoms' edges: edge_index [2, E] and r_ij [E, 3] (Å) from positions [M, 3] Å and box [3, 3] Å."""
+    def neighbours(self, pos: Tensor, box: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """The ML atoms' edges: edge_index [2, E] and shifts [E, 3] in lattice vectors of ``box``
+        (zeros when open), from positions [M, 3] Å and box [3, 3] Å (see geoff.graph.neighbours)."""
         if self.neighbour_mode == "dense":
-            i, j, vectors = dense_pairs(pos, self.pair_i, self.pair_j, box)
-        elif self.neighbour_mode == "cells":
-            i, j, vectors = cell_list_pairs(pos, box, self.cutoff)
-        else:
-            i, j, vectors = cutoff_pairs(pos, box, self.cutoff)
-        return torch.stack([i, j], dim=0), vectors
+            return dense_pairs(pos, self.pairs, box)
+        if self.neighbour_mode == "cells":
+            return cell_list_pairs(pos, box, self.cutoff)
+        return cutoff_pairs(pos, box, self.cutoff)
 
     def box_angstrom(self, boxvectors: Tensor) -> Tensor:
         """OpenMM's box vectors [3, 3] nm → Å, checked (CPU) to stay ≥ 2 r_c thick (minimum image)."""
@@ -108,7 +106,8 @@ class GeoffOpenMMModule(nn.Module):
                 raise RuntimeError("geoff: this module was exported for a periodic system but got no box vectors; "
                                    "call TorchForce.setUsesPeriodicBoundaryConditions(True).")
             box = self.box_angstrom(boxvectors.to(dtype))
-        edge_index, vectors = self.edges(pos, box)
+        edge_index, shifts = self.neighbours(pos, box)
+        vectors = edge_vectors(pos, edge_index, shifts, box)
         energy = self.potential.atomic_energies(self.species, edge_index, vectors).sum() * self.ev_to_kj_per_mol
         if need_forces:
             grads = torch.autograd.grad([energy], [all_pos], allow_unused=True)
