@@ -8,8 +8,10 @@ import torch
 from ase import Atoms
 from ase.build import molecule
 
-#: the development data: ../shared/data/ethanol beside the repository (override with GEOFF_DATA)
-DATA = Path(os.environ.get("GEOFF_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "ethanol"))
+#: the tests' own labelled ethanol/methanol frames (tests/data/ethanol; GEOFF_DATA: a folder with the same files)
+DATA = Path(os.environ.get("GEOFF_DATA", Path(__file__).resolve().parent / "data" / "ethanol"))
+#: the large shared data sets beside the repository (../shared/data), for the few tests that need them
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if os.environ.get("CI") and not (DATA / "train.xyz").exists():
     raise RuntimeError(f"CI: the ethanol data is missing at {DATA}; tests that need it would be skipped.")
 

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 import geoff
-from structures import SPECIES, edge_inputs, random_rotation, triclinic
+from tests.structures import SPECIES, edge_inputs, random_rotation, triclinic
 
 
 def layer_outputs(model, atoms):

@@ -9,7 +9,7 @@ import torch
 from geoff import GeoffInputError, arrays_to_graph, keys, structures_to_graph
 from geoff.graph.build import HAVE_TORCH_CLUSTER
 from geoff.graph.neighbours import cell_list_pairs, cutoff_pairs, dense_pairs, all_ordered_pairs, edge_vectors
-from structures import ethanol, random_box, triclinic, water_box
+from tests.structures import ethanol, random_box, triclinic, water_box
 
 
 def brute_force(atoms, cutoff):

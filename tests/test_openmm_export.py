@@ -20,7 +20,7 @@ from geoff.errors import GeoffFileError, GeoffInputError
 from geoff.units import EV_PER_ANGSTROM_TO_KJ_PER_MOL_PER_NM, EV_TO_KJ_PER_MOL
 from geoff.openmm.forces import have_openmmtorch
 
-from structures import random_box
+from tests.structures import random_box
 
 CUTOFF = 3.5
 

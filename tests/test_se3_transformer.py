@@ -14,7 +14,7 @@ import geoff
 from geoff import keys, structures_to_graph
 from geoff.nn import EquivariantLinear, NormNonlinearity, SE3KernelBasis
 from geoff.nn.se3_basis import enumerate_paths, fibre_dim
-from structures import CUTOFF, SPECIES, edge_inputs, ethanol, random_rotation, triclinic  # noqa: F401
+from tests.structures import CUTOFF, SPECIES, edge_inputs, ethanol, random_rotation, triclinic  # noqa: F401
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 # Per-component features (relative to the largest of their block): in float32 the rounding of the
