@@ -23,6 +23,8 @@ import torch
 
 from ..errors import GeoffInputError
 from ..io import atomic_path, load_potential
+from ..units import NM_TO_ANGSTROM
+from ..version import __version__
 from .module import NEIGHBOUR_MODES, EnergyForcesModule, EnergyModule, GeoffOpenMMModule
 
 #: ML atoms up to which "auto" uses the dense (static-shape, CUDA-graph-friendly) pair list.
@@ -65,8 +67,8 @@ class SystemSpec:
 
         pos = self.positions_nm if self.ml_atoms is None else self.positions_nm[self.ml_atoms]
         periodic = self.periodic and self.box_nm is not None
-        return Atoms(numbers=self.ml_numbers, positions=pos * 10.0,
-                     cell=self.box_nm * 10.0 if periodic else None, pbc=periodic)
+        return Atoms(numbers=self.ml_numbers, positions=pos * NM_TO_ANGSTROM,
+                     cell=self.box_nm * NM_TO_ANGSTROM if periodic else None, pbc=periodic)
 
 
 def _nm_array(value) -> np.ndarray:
@@ -177,7 +179,7 @@ def check_system(potential, spec: SystemSpec) -> None:
         if abs(box[0, 1]) > 1e-9 or abs(box[0, 2]) > 1e-9 or abs(box[1, 2]) > 1e-9:
             raise GeoffInputError(f"box vectors {box.tolist()} nm are not in OpenMM's reduced form "
                                   "(a along x, b in the xy plane); let OpenMM set them (System/Topology).")
-        heights_a = np.array([box[0, 0], box[1, 1], box[2, 2]]) * 10.0
+        heights_a = np.array([box[0, 0], box[1, 1], box[2, 2]]) * NM_TO_ANGSTROM
         if np.any(heights_a < 2.0 * potential.cutoff):
             raise GeoffInputError(
                 f"the periodic box is {heights_a.min():.2f} Å thick along its thinnest direction, less than twice "
@@ -263,8 +265,6 @@ def export(potential, path: Union[str, os.PathLike], topology=None, atomic_numbe
     """
     spec = system_spec(topology, atomic_numbers, ml_atoms, periodic, box_vectors, positions, min_distance)
     module = build_module(potential, spec, outputs_forces, neighbour_list, dtype, device, subset_inside=True)
-    from .. import __version__
-
     info = {
         "geoff_version": __version__, "periodic": spec.periodic, "outputs_forces": bool(outputs_forces),
         "num_particles": int(len(spec.atomic_numbers)), "ml_atoms": spec.ml_atoms,

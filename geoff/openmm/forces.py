@@ -81,7 +81,7 @@ def resolve_backend(backend: str) -> str:
         return "torchforce" if have_openmmtorch() else "pythonforce"
     if backend == "torchforce" and not have_openmmtorch():
         raise GeoffInputError("backend 'torchforce' needs openmm-torch, which does not import here (it must match "
-                              "the installed torch, see DESIGN.md); use backend='pythonforce'.")
+                              "the installed torch: openmm-torch 1.5 needs torch 2.9.1); use backend='pythonforce'.")
     if backend == "pythonforce" and not have_python_force():
         raise GeoffInputError("backend 'pythonforce' needs openmm.PythonForce (OpenMM >= 8.5.2); upgrade OpenMM or "
                               "use backend='torchforce'.")
