@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
-	$(PIP) install --quiet "numpy" "ase>=3.23" "e3nn==0.6.0" "vesin==0.6.2" "vesin-torch==0.6.2" \
+	$(PIP) install --quiet "numpy" "ase>=3.23" "e3nn==0.6.0" "vesin==0.6.2" \
 	    "tqdm" "matplotlib" "PyYAML" "pytest" "openmm==8.6.1" "openmmtorch==1.5" "openmmml"
 	# torch-cluster is a source distribution: it must build against the torch above
 	# (no build isolation) and on the CPU only where no matching CUDA toolkit exists.

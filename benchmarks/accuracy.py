@@ -1,4 +1,4 @@
-"""Accuracy next to speed (issue 6 part 2): test force MAE on ethanol test_MD.xyz.
+"""Accuracy next to speed: test force MAE on ethanol test_MD.xyz.
 
     .venv/bin/python benchmarks/accuracy.py                     # the shipped potential ethanol-egnn
     .venv/bin/python benchmarks/accuracy.py --potential path/to/potential.pt

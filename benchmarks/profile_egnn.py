@@ -1,4 +1,4 @@
-"""Where does geoff's EGNN energy+forces call spend its time? (issue 6 part 3)
+"""Where does geoff's EGNN energy+forces call spend its time?
 
     .venv/bin/python benchmarks/profile_egnn.py                       # ethanol and water-1536
     .venv/bin/python benchmarks/profile_egnn.py --systems water-1536 --save profile-cpu

@@ -1,4 +1,4 @@
-"""geoff speed benchmark: one command, one table (issue 3 part 7, issue 6 parts 1–2).
+"""geoff speed benchmark: one command, one table.
 
     .venv/bin/python benchmarks/run.py                    # full table, all paths (1–2 hours on 2 cores)
     .venv/bin/python benchmarks/run.py --quick            # ~2 minutes: small systems, fewer repeats
@@ -173,7 +173,7 @@ def plot(rows: List[Dict[str, object]], path: str, title: str) -> None:
 
 
 def accuracy_lines(args) -> List[str]:
-    """Force MAE of the shipped potential on ethanol test_MD.xyz (issue 6 part 2), if present."""
+    """Force MAE of the shipped potential on ethanol test_MD.xyz, if present."""
     cmd = [sys.executable, os.path.join(HERE, "accuracy.py"), "--threads", str(args.threads)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=ROOT)
     try:

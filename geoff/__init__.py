@@ -8,8 +8,7 @@
 Units everywhere inside geoff: Å, eV, eV/Å, eV/Å³ (ASE's).
 """
 
-__version__ = "0.1.0"
-
+from .version import __version__
 from .errors import GeoffError, GeoffFileError, GeoffInputError  # noqa: E402
 from .graph import arrays_to_graph, complete_graph, structures_to_graph  # noqa: E402
 from .io import load_potential as load, save_potential as save, shipped_potentials  # noqa: E402

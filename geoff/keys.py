@@ -18,11 +18,6 @@ EDGE_INDEX = "edge_index"        # [2, E] int64: row 0 = centre i, row 1 = neigh
 EDGE_SHIFTS = "edge_shifts"      # [E, 3] float, integer cell shifts S of neighbour j
 # edge vector r_ij = pos[j] - pos[i] + S_ij @ cell[batch[i]]
 
-# --- derived inside the model ---
-SPECIES = "species"              # [N] int64, index into the potential's species list
-EDGE_VECTORS = "edge_vectors"    # [E, 3] float, Å
-EDGE_LENGTHS = "edge_lengths"    # [E] float, Å
-
 # --- outputs ---
 ATOMIC_ENERGIES = "atomic_energies"  # [N] float, eV
 ENERGY = "energy"                # [B] float, eV

@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import GeoffInputError
 from .io import atomic_path
+from .units import FS_PER_PS
 from .mdhealth import HealthMonitor, MDFailure, MDInterrupted, Row, Snapshot
 
 
@@ -156,7 +157,7 @@ def run_in_chunks(steps: int, log_every: int, advance: Callable[[int], None], ob
         bar.close()
         if snap is not None and on_failure is not None:
             on_failure(snap)
-        exc = MDFailure(step, step * timestep_fs / 1000.0, problem, phase)
+        exc = MDFailure(step, step * timestep_fs / FS_PER_PS, problem, phase)
         exc.wall_s = time.perf_counter() - t0
         exc.__cause__ = cause
         return exc
@@ -176,7 +177,7 @@ def run_in_chunks(steps: int, log_every: int, advance: Callable[[int], None], ob
 
     def interrupted(step: int):
         bar.close()
-        exc = MDInterrupted(step, step * timestep_fs / 1000.0, phase)
+        exc = MDInterrupted(step, step * timestep_fs / FS_PER_PS, phase)
         exc.wall_s = time.perf_counter() - t0
         return exc
 
@@ -241,7 +242,7 @@ def finish_run(rows: Sequence[Row], n_atoms: int, wall: float, timestep_fs: floa
         if trajectory.exists():
             trajectory.unlink()  # no frame in it
         raise stopped
-    steps = int(round(rows[-1][0] * 1000.0 / timestep_fs))
+    steps = int(round(rows[-1][0] * FS_PER_PS / timestep_fs))
     res = summarise_run(rows, n_atoms, steps, wall, timestep_fs, ensemble, trajectory, log_path, png_path)
     if stopped is None:
         return res

@@ -1,7 +1,7 @@
 """Unit conversions, each derived once from CODATA via ASE's constants.
 
 Inside geoff everything is in ASE's units: Å, eV, eV/Å, eV/Å³, amu, and
-ASE time units. Only the engine adapters convert, using the factors here.
+ASE time units (time steps are given in fs). Only the engine adapters convert, using the factors here.
 """
 
 from ase import units as _ase_units
@@ -12,7 +12,5 @@ EV_TO_KJ_PER_MOL = 1.0 / (_ase_units.kJ / _ase_units.mol)
 NM_TO_ANGSTROM = 10.0
 #: 1 eV/Å in kJ/mol/nm.
 EV_PER_ANGSTROM_TO_KJ_PER_MOL_PER_NM = EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM
-#: 1 fs in ASE time units.
-FS = _ase_units.fs
-#: 1 ps in ASE time units.
-PS = 1000.0 * _ase_units.fs
+#: fs in 1 ps (MD logs report times in ps, time steps are given in fs).
+FS_PER_PS = 1000.0

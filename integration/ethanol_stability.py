@@ -34,7 +34,7 @@ def bonds(atoms):
     return {(a, b) for a, b in zip(i, j) if a < b}
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--potential", default="ethanol-egnn")
     p.add_argument("--nvt-ps", type=float, default=100.0)
@@ -43,7 +43,7 @@ def main():
     p.add_argument("--temperature", type=float, default=300.0)
     p.add_argument("--output", default="runs/ethanol-stability")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -4,11 +4,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from ase import Atoms
 from ase.build import molecule
 
-#: the development data: ../shared/data/ethanol beside the repository (override with GEOFF_DATA)
-DATA = Path(os.environ.get("GEOFF_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "ethanol"))
+#: the tests' own labelled ethanol/methanol frames (tests/data/ethanol; GEOFF_DATA: a folder with the same files)
+DATA = Path(os.environ.get("GEOFF_DATA", Path(__file__).resolve().parent / "data" / "ethanol"))
+#: the large shared data sets beside the repository (../shared/data), for the few tests that need them
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if os.environ.get("CI") and not (DATA / "train.xyz").exists():
     raise RuntimeError(f"CI: the ethanol data is missing at {DATA}; tests that need it would be skipped.")
 
@@ -55,3 +58,26 @@ def random_rotation(rng, proper: bool = True) -> np.ndarray:
     if (np.linalg.det(q) > 0) != proper:
         q[:, 0] *= -1
     return q
+
+
+def edge_inputs(model, atoms, dtype=torch.float64):
+    """(species [N], edge_index [2, E], edge vectors [E, 3] Å) of one structure, periodic shifts included:
+    the arguments of a potential's ``atomic_energies`` / ``features``."""
+    from geoff import keys, structures_to_graph
+
+    g = structures_to_graph([atoms], model.cutoff, dtype=dtype)
+    pos, ei = g[keys.POSITIONS], g[keys.EDGE_INDEX]
+    vec = pos[ei[1]] - pos[ei[0]] + g[keys.EDGE_SHIFTS] @ g[keys.CELL][0]
+    return model.species_of(g[keys.ATOMIC_NUMBERS]), ei, vec
+
+
+def random_box(n, cell, seed=0, min_dist=1.1):
+    """n atoms (H, C, O) at random in a periodic cell, no two closer than min_dist Å (minimum image)."""
+    rng = np.random.default_rng(seed)
+    positions = []
+    while len(positions) < n:
+        p = rng.uniform(size=3) @ cell
+        probe = Atoms(positions=positions + [p], cell=cell, pbc=True)
+        if not positions or probe.get_distances(len(positions), range(len(positions)), mic=True).min() > min_dist:
+            positions.append(p)
+    return Atoms(numbers=rng.choice([1, 6, 8], size=n), positions=positions, cell=cell, pbc=True)

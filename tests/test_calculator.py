@@ -12,7 +12,7 @@ from ase.optimize import BFGS
 
 import geoff
 from geoff import GeoffInputError
-from structures import SPECIES, ethanol, triclinic
+from tests.structures import SPECIES, ethanol, triclinic
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from ase.build import bulk
 import geoff
 from geoff import GeoffInputError
 from geoff.graph import check_atoms, structures_to_graph
-from structures import SPECIES, ethanol, triclinic, water_box
+from tests.structures import SPECIES, ethanol, triclinic, water_box
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 import geoff
-from structures import SPECIES
+from tests.structures import SPECIES
 
 
 def test_geoff_md_writes_trajectory_log_and_plot(tmp_path):

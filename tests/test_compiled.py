@@ -14,7 +14,7 @@ from ase import units
 import geoff
 from geoff import keys
 from geoff.models.compiled import edge_capacity
-from structures import SPECIES, ethanol, water_box
+from tests.structures import SPECIES, ethanol, water_box
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_compiled_calculator_periodic_md(potential):
 
 def test_compiled_se3_transformer_matches_eager():
     """The compiled path is model-agnostic: the SE(3)-Transformer (ℓ_max 2) through it, float64."""
-    from models_under_test import MODEL_FACTORIES
+    from tests.models_under_test import MODEL_FACTORIES
 
     model = MODEL_FACTORIES["se3_transformer"](SPECIES, 3.5)
     atoms = ethanol(2)

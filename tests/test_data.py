@@ -17,7 +17,7 @@ from geoff.training.data import (TARGET_ENERGY, TARGET_FORCES, batches, check_sa
                                  epoch_order, precompute_edges, read_dataset, split_by_seed, split_isolated_atoms)
 from geoff.training.statistics import least_squares_reference_energies
 
-from test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
+from tests.test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.skipif(not (DATA / "train.xyz").exists(), reason="ethanol data not available")
 

@@ -1,28 +1,16 @@
-"""Layer by layer (SEED.md): every EGNN layer maps invariant h to invariant h and
-equivariant virtual displacements Δx to equivariant Δx, in float64 to 1e-12."""
+"""Layer by layer: every EGNN layer maps invariant h to invariant h and equivariant virtual
+displacements Δx to equivariant Δx, in float64 to 1e-12 (through the model's ``features`` hook)."""
 
 import numpy as np
 import torch
 
 import geoff
-from geoff import keys, structures_to_graph
-from structures import SPECIES, random_rotation, triclinic
+from tests.structures import SPECIES, edge_inputs, random_rotation, triclinic
 
 
 def layer_outputs(model, atoms):
-    """Per-layer (h [N, F], Δx [N, 3]) of an EGNNPotential, following its atomic_energies_raw."""
-    g = structures_to_graph([atoms], model.cutoff, dtype=torch.float64)
-    pos, (i, j) = g[keys.POSITIONS], g[keys.EDGE_INDEX]
-    vectors = pos[j] - pos[i] + (g[keys.EDGE_SHIFTS] @ g[keys.CELL][0])
-    envelope = model.envelope(torch.linalg.norm(vectors, dim=-1))
-    h = model.embedding(model.z_to_species[g[keys.ATOMIC_NUMBERS]])
-    out = []
-    for layer in model.layers:
-        lengths = torch.sqrt((vectors * vectors).sum(-1))
-        h, dx = layer(h, vectors, model.radial(lengths), envelope, g[keys.EDGE_INDEX])
-        vectors = vectors + dx[j] - dx[i]
-        out.append((h.detach().numpy(), dx.detach().numpy()))
-    return out
+    """Per-layer (h [N, F], Δx [N, 3]) of an EGNNPotential, from its ``features``."""
+    return [(h.detach().numpy(), dx.detach().numpy()) for h, dx in model.features(*edge_inputs(model, atoms))]
 
 
 def test_each_layer_is_equivariant():

@@ -12,7 +12,8 @@ from geoff.training import train
 from geoff.training.data import precompute_edges, read_dataset
 from geoff.training.finetune import _predict_energies, add_elements, finetune, refit_reference_energies
 
-from test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
+from tests.structures import SHARED_DATA
+from tests.test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.skipif(not (DATA / "train_eth_meth.xyz").exists(), reason="ethanol data not available")
 
@@ -81,10 +82,11 @@ def test_add_elements_keeps_every_trained_row(ethanol_potential):
     assert torch.allclose(before["forces"], after["forces"], rtol=0, atol=1e-12)
 
 
+@pytest.mark.skipif(not (SHARED_DATA / "3bpa" / "train_300K.xyz").exists(), reason="3BPA data (../shared) not available")
 def test_finetune_adds_a_new_element(ethanol_potential, tmp_path):
     """3BPA (C12H12N2O, a different level of theory) on an H/C/O potential: N is added,
     the reference energies come from the 3BPA isolated atoms, and N is trained."""
-    bpa = DATA.parent / "3bpa"
+    bpa = SHARED_DATA / "3bpa"
     s = finetune(ethanol_potential, str(bpa / "train_300K.xyz"), {
         "run_dir": str(tmp_path / "ft"), "progress": False, "plots": False, "seed": 1,
         "data": {"index": "0:10", "n_train": 6, "n_valid": 4, "isolated_atoms": str(bpa / "iso_atoms.xyz")},

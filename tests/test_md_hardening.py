@@ -24,7 +24,7 @@ from geoff.cli.main import main
 from geoff.mdcompile import choose_path, expected_speedup
 from geoff.mdhealth import HealthMonitor, MDFailure, Snapshot, nearest_neighbours
 from geoff.threads import MIN_ATOMS_PER_EXTRA_THREAD, apply_threads, choose_threads
-from structures import SPECIES, water_box
+from tests.structures import SPECIES, water_box
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ import torch
 from ase.build import make_supercell
 
 from geoff import keys, structures_to_graph
-from models_under_test import MODEL_FACTORIES
-from structures import CUTOFF, SPECIES, ethanol, random_rotation, triclinic, water_box
+from tests.models_under_test import MODEL_FACTORIES
+from tests.structures import CUTOFF, SPECIES, ethanol, random_rotation, triclinic, water_box
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 SYSTEMS = {"ethanol": ethanol, "triclinic": triclinic}

@@ -8,7 +8,8 @@ import torch
 
 from geoff import GeoffInputError, arrays_to_graph, keys, structures_to_graph
 from geoff.graph.build import HAVE_TORCH_CLUSTER
-from structures import ethanol, triclinic, water_box
+from geoff.graph.neighbours import cell_list_pairs, cutoff_pairs, dense_pairs, all_ordered_pairs, edge_vectors
+from tests.structures import ethanol, random_box, triclinic, water_box
 
 
 def brute_force(atoms, cutoff):
@@ -105,3 +106,39 @@ def test_bad_structures_are_refused():
         structures_to_graph([periodic_no_cell], 4.0)
     with pytest.raises(GeoffInputError, match="agree"):
         arrays_to_graph(np.zeros((3, 3)), [1, 1], cutoff=4.0)
+
+
+def edge_set(edge_index, shifts, pos, box):
+    vectors = edge_vectors(pos, edge_index, shifts, box)
+    return sorted((int(a), int(b), *np.round(v, 6).tolist())
+                  for a, b, v in zip(edge_index[0], edge_index[1], vectors.numpy()))
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_cell_list_equals_all_pairs(periodic):
+    """The O(N) cell list finds exactly the pairs (and vectors) of the O(N²) search, triclinic included."""
+    cell = np.array([[13.0, 0.0, 0.0], [4.0, 12.0, 0.0], [-3.0, 3.0, 11.5]])
+    atoms = random_box(120, cell, seed=3)
+    pos = torch.tensor(atoms.positions)
+    if periodic:  # move atoms by whole lattice vectors: nothing may change
+        pos = pos + torch.tensor(np.random.default_rng(0).integers(-2, 3, size=(len(atoms), 3)) @ cell)
+    box = torch.tensor(cell) if periodic else None
+    a = edge_set(*cell_list_pairs(pos, box, 3.5), pos, box)
+    b = edge_set(*cutoff_pairs(pos, box, 3.5), pos, box)
+    assert len(a) > 100 and a == b
+
+
+def test_minimum_image_searches_match_brute_force():
+    """In an OpenMM reduced box at least 2 × cutoff thick, the minimum-image searches (pairs, cells, and
+    the dense list cut at the cutoff) give exactly the (i, j, S) of the all-images enumeration."""
+    cell = np.array([[13.0, 0.0, 0.0], [4.0, 12.0, 0.0], [-3.0, 3.0, 11.5]])
+    atoms = random_box(60, cell, seed=1)
+    ref = brute_force(atoms, 3.5)
+    pos, box = torch.tensor(atoms.positions), torch.tensor(cell)
+    dense_index, dense_shifts = dense_pairs(pos, all_ordered_pairs(len(atoms), pos.device), box)
+    length = torch.linalg.norm(edge_vectors(pos, dense_index, dense_shifts, box), dim=-1)
+    dense = (dense_index[:, length < 3.5], dense_shifts[length < 3.5])
+    for name, (ei, sh) in {"pairs": cutoff_pairs(pos, box, 3.5), "cells": cell_list_pairs(pos, box, 3.5),
+                           "dense": dense}.items():
+        got = {(int(i), int(j)) + tuple(int(v) for v in np.rint(s)) for i, j, s in zip(ei[0], ei[1], sh.numpy())}
+        assert len(got) == ei.shape[1] and got == ref, name

@@ -21,6 +21,7 @@ from openmm import unit  # noqa: E402
 
 import geoff.openmm as gom  # noqa: E402
 from geoff.openmm.forces import have_openmmtorch  # noqa: E402
+from tests.models_under_test import MODEL_FACTORIES  # noqa: E402
 
 CUTOFF = 3.5
 BACKENDS = [("torchforce", True), ("torchforce", False), ("pythonforce", True)]
@@ -151,11 +152,9 @@ def test_nve_conserves_energy():
     assert abs(slope) < 0.05
 
 
-@pytest.mark.parametrize("model_name", sorted(__import__("models_under_test").MODEL_FACTORIES))
+@pytest.mark.parametrize("model_name", sorted(MODEL_FACTORIES))
 def test_every_model_type_agrees_in_openmm(model_name):
     """Each registered model (tests/models_under_test.py) exports and matches ASE, molecule and triclinic box."""
-    from models_under_test import MODEL_FACTORIES
-
     pot = MODEL_FACTORIES[model_name](["H", "C", "O"], CUTOFF)
     for atoms in (ethanol(), triclinic_box(n=24, seed=2)):
         e_ref, f_ref = ase_reference(pot, atoms)

@@ -19,7 +19,8 @@ import geoff.openmm as gom
 from geoff.errors import GeoffFileError, GeoffInputError
 from geoff.units import EV_PER_ANGSTROM_TO_KJ_PER_MOL_PER_NM, EV_TO_KJ_PER_MOL
 from geoff.openmm.forces import have_openmmtorch
-from geoff.openmm.neighbours import cell_list_pairs, cutoff_pairs
+
+from tests.structures import random_box
 
 CUTOFF = 3.5
 
@@ -28,35 +29,6 @@ def small_potential(dtype=torch.float64):
     torch.manual_seed(0)
     return geoff.EGNNPotential(["H", "C", "O"], cutoff=CUTOFF, hidden=16, num_layers=2, num_basis=6,
                                energy_scale=2.0).to(dtype)
-
-
-def random_box(n, cell, seed=0, min_dist=1.1):
-    rng = np.random.default_rng(seed)
-    positions = []
-    while len(positions) < n:
-        p = rng.uniform(size=3) @ cell
-        probe = Atoms(positions=positions + [p], cell=cell, pbc=True)
-        if not positions or probe.get_distances(len(positions), range(len(positions)), mic=True).min() > min_dist:
-            positions.append(p)
-    return Atoms(numbers=rng.choice([1, 6, 8], size=n), positions=positions, cell=cell, pbc=True)
-
-
-def edge_set(i, j, vectors):
-    return sorted((int(a), int(b), *np.round(v, 6).tolist()) for a, b, v in zip(i, j, vectors.numpy()))
-
-
-@pytest.mark.parametrize("periodic", [False, True])
-def test_cell_list_equals_all_pairs(periodic):
-    """The O(N) cell list finds exactly the pairs (and vectors) of the O(N²) search, triclinic included."""
-    cell = np.array([[13.0, 0.0, 0.0], [4.0, 12.0, 0.0], [-3.0, 3.0, 11.5]])
-    atoms = random_box(120, cell, seed=3)
-    pos = torch.tensor(atoms.positions)
-    if periodic:  # move atoms by whole lattice vectors: nothing may change
-        pos = pos + torch.tensor(np.random.default_rng(0).integers(-2, 3, size=(len(atoms), 3)) @ cell)
-    box = torch.tensor(cell) if periodic else None
-    a = edge_set(*cell_list_pairs(pos, box, CUTOFF))
-    b = edge_set(*cutoff_pairs(pos, box, CUTOFF))
-    assert len(a) > 100 and a == b
 
 
 def test_neighbour_modes_and_ase_agree_on_periodic_box():

@@ -9,7 +9,7 @@ import torch
 
 import geoff
 from geoff import GeoffFileError, keys, structures_to_graph
-from structures import SPECIES, ethanol
+from tests.structures import SPECIES, ethanol
 
 
 def _energy(pot, atoms):

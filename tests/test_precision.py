@@ -11,7 +11,7 @@ import torch
 import geoff
 from geoff import keys
 from geoff.graph import complete_graph, structures_to_graph
-from structures import ethanol, triclinic
+from tests.structures import ethanol, triclinic
 
 SHIFT = np.array([1e6, -1e6, 3e5])  # Å
 

@@ -14,7 +14,7 @@ import geoff
 from geoff import keys, structures_to_graph
 from geoff.nn import EquivariantLinear, NormNonlinearity, SE3KernelBasis
 from geoff.nn.se3_basis import enumerate_paths, fibre_dim
-from structures import CUTOFF, SPECIES, ethanol, random_rotation, triclinic  # noqa: F401
+from tests.structures import CUTOFF, SPECIES, edge_inputs, ethanol, random_rotation, triclinic  # noqa: F401
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 # Per-component features (relative to the largest of their block): in float32 the rounding of the
@@ -32,10 +32,7 @@ def tiny(lmax=2, seed=0, **kw):
 
 def edges(model, atoms, dtype=torch.float64):
     """(species [N], edge_index [2, E], edge vectors [E, 3]) of one structure, periodic shifts included."""
-    g = structures_to_graph([atoms], model.cutoff, dtype=dtype)
-    pos, ei = g[keys.POSITIONS], g[keys.EDGE_INDEX]
-    vec = pos[ei[1]] - pos[ei[0]] + g[keys.EDGE_SHIFTS] @ g[keys.CELL][0]
-    return model.z_to_species[g[keys.ATOMIC_NUMBERS]], ei, vec
+    return edge_inputs(model, atoms, dtype)
 
 
 def rotation_and_wigner_d(rng, lmax: int, dtype=torch.float64):

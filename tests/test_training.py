@@ -16,7 +16,7 @@ from geoff.training.loss import ErrorMetrics, loss_terms
 from geoff.training.schedule import EMA, WarmupPlateau
 from geoff.training.statistics import average_num_neighbors, force_rms
 
-from structures import DATA  # noqa: E402  (../shared/data/ethanol beside the repository)
+from tests.structures import DATA  # noqa: E402  (tests/data/ethanol)
 pytestmark = pytest.mark.skipif(not (DATA / "train.xyz").exists(), reason="ethanol data not available")
 
 

@@ -9,7 +9,7 @@ import pytest
 import geoff
 from geoff.training import train
 
-from test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
+from tests.test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.skipif(not (DATA / "test_MD.xyz").exists(), reason="ethanol data not available")
 

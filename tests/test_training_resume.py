@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from test_training import DATA, tiny_config
+from tests.test_training import DATA, tiny_config
 
 pytestmark = pytest.mark.skipif(not (DATA / "train.xyz").exists(), reason="ethanol data not available")
 

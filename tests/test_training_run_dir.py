@@ -16,7 +16,7 @@ from geoff.errors import GeoffInputError
 from geoff.io.atomic import atomic_path, remove_stale_temp_files, temp_target
 from geoff.training import train
 
-from test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
+from tests.test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.skipif(not (DATA / "train.xyz").exists(), reason="ethanol data not available")
 

@@ -3,7 +3,7 @@
     benchmarks/.venv-peers/bin/python benchmarks/peers/runner.py --model mace-small --system ethanol --path torch
 
 benchmarks/run.py calls this in a subprocess; it never imports geoff. Every
-model gets random (seeded) weights at the sizes of issue 6's reference table:
+model gets random (seeded) weights at the sizes of the reference table in benchmarks/README.md:
 
     mace-small     mace-torch MACE: 128x0e, max_ell 3, correlation 3, 2 layers, r_c 5 Å
     mace-medium    the same with 128x0e+128x1o

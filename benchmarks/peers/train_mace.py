@@ -1,5 +1,5 @@
 """Train MACE small on the ethanol training set for a fixed wall-clock budget, then
-measure its test force MAE (issue 6 part 2: accuracy next to speed).
+measure its test force MAE (accuracy next to speed).
 
     benchmarks/.venv-peers/bin/python benchmarks/peers/train_mace.py --budget-minutes 60
 

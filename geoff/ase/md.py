@@ -13,6 +13,7 @@ from ase.md.verlet import VelocityVerlet
 
 from ..errors import GeoffInputError
 from ..io import atomic_path
+from ..units import FS_PER_PS
 from ..mdhealth import (HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_md_input,
                         check_md_parameters)
 from ..mdlog import FAILED_FRAME, MDResult, finish_run, prepare_output_dir, run_in_chunks, write_failed_frame
@@ -78,14 +79,14 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
         return HealthMonitor(numbers, cell, pbc, ens, temperature_k, 3 * n, health_limits, health_checks)
 
     def observe(done: int) -> Snapshot:
-        t = done * timestep_fs / 1000.0
+        t = done * timestep_fs / FS_PER_PS
         epot = atoms.get_potential_energy()
         ekin = atoms.get_kinetic_energy()
         return Snapshot(done, t, atoms.positions.copy(), (t, epot, ekin, epot + ekin, atoms.get_temperature()),
                         atoms.get_forces())
 
     def salvage(step: int) -> Snapshot:
-        return Snapshot(step, step * timestep_fs / 1000.0, atoms.positions.copy())
+        return Snapshot(step, step * timestep_fs / FS_PER_PS, atoms.positions.copy())
 
     def write_failed(snap: Snapshot) -> None:
         write_failed_frame(failed_path, numbers, cell, pbc, snap)

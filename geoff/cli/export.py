@@ -11,6 +11,8 @@ and setUsesPeriodicBoundaryConditions(True) for periodic systems.
 
 import argparse
 
+from ..units import NM_TO_ANGSTROM
+
 
 def parse_indices(text: str):
     """"0-8,12,15-17" → [0, ..., 8, 12, 15, 16, 17]."""
@@ -65,8 +67,8 @@ def run(args) -> int:
         atoms = load_structure(args.structure)
         periodic = bool(atoms.pbc.any())
         path = export(args.potential, args.output, atomic_numbers=atoms.numbers, ml_atoms=ml_atoms,
-                      periodic=periodic, box_vectors=atoms.cell[:] / 10.0 if periodic else None,
-                      positions=atoms.positions / 10.0,
+                      periodic=periodic, box_vectors=atoms.cell[:] / NM_TO_ANGSTROM if periodic else None,
+                      positions=atoms.positions / NM_TO_ANGSTROM,
                       outputs_forces=args.outputs_forces, neighbour_list=args.neighbour_list, dtype=args.dtype)
     info = read_export_info(path)
     print(f"wrote            {path}")

@@ -123,15 +123,32 @@ def arrays_to_graph(
         validate_structure(positions[start:start + n], cell[b], pbc[b], label=f"structure {b}", cutoff=cutoff)
         start += n
 
-    graph = {  # positions relative to each structure's centroid, in float64 before any cast
-        keys.POSITIONS: torch.tensor(local_positions(positions, num_atoms), dtype=dtype, device=device),
-        keys.ATOMIC_NUMBERS: torch.tensor(atomic_numbers, device=device),
-        keys.NUM_ATOMS: torch.tensor(num_atoms, device=device),
-        keys.BATCH: torch.repeat_interleave(torch.arange(n_struct, device=device), torch.tensor(num_atoms, device=device)),
-        keys.CELL: torch.tensor(cell, dtype=dtype, device=device),
-        keys.PBC: torch.tensor(pbc, device=device),
-    }
+    graph = assemble_graph(positions, atomic_numbers, num_atoms, cell, pbc, dtype=dtype, device=device)
     add_edges(graph, cutoff, neighbours)
+    return graph
+
+
+def assemble_graph(positions, atomic_numbers, num_atoms, cell, pbc, edge_index=None, shifts=None, *,
+                   dtype: torch.dtype = torch.float32, device: Union[str, torch.device] = "cpu") -> Dict[str, Tensor]:
+    """The graph dict (``geoff.keys``) of already checked arrays: positions [N, 3] Å, atomic numbers [N],
+    atoms per structure [B], cell [B, 3, 3] Å, pbc [B, 3], and optionally edges already found
+    (edge_index [2, E] global atom indices, shifts [E, 3]; see :mod:`geoff.graph.neighbours`).
+
+    Positions become each structure's positions relative to its centroid (:func:`local_positions`,
+    float64 before the cast to ``dtype``)."""
+    num_atoms = np.asarray(num_atoms, dtype=np.int64).reshape(-1)
+    t = lambda a, dt=dtype: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+    graph = {
+        keys.POSITIONS: t(local_positions(positions, num_atoms)),
+        keys.ATOMIC_NUMBERS: t(np.asarray(atomic_numbers, dtype=np.int64), torch.long),
+        keys.NUM_ATOMS: t(num_atoms, torch.long),
+        keys.BATCH: t(np.repeat(np.arange(len(num_atoms)), num_atoms), torch.long),
+        keys.CELL: t(np.asarray(cell, dtype=np.float64).reshape(-1, 3, 3)),
+        keys.PBC: t(np.asarray(pbc, dtype=bool).reshape(-1, 3), torch.bool),
+    }
+    if edge_index is not None:
+        graph[keys.EDGE_INDEX] = t(edge_index, torch.long)
+        graph[keys.EDGE_SHIFTS] = t(shifts)
     return graph
 
 
@@ -198,13 +215,9 @@ def _complete_graph_edges(n: int, dtype: torch.dtype, device: torch.device) -> D
     if key not in _COMPLETE_GRAPHS:
         if len(_COMPLETE_GRAPHS) > 64:
             _COMPLETE_GRAPHS.clear()
-        i, j = np.nonzero(~np.eye(n, dtype=bool))
-        _COMPLETE_GRAPHS[key] = {
-            keys.NUM_ATOMS: torch.tensor([n], device=device),
-            keys.BATCH: torch.zeros(n, dtype=torch.long, device=device),
-            keys.CELL: torch.zeros((1, 3, 3), dtype=dtype, device=device),
-            keys.PBC: torch.zeros((1, 3), dtype=torch.bool, device=device),
-            keys.EDGE_INDEX: torch.tensor(np.stack([i, j]), dtype=torch.long, device=device),
-            keys.EDGE_SHIFTS: torch.zeros((len(i), 3), dtype=dtype, device=device),
-        }
+        fixed = assemble_graph(np.zeros((n, 3)), np.zeros(n), [n], np.zeros((3, 3)), np.zeros(3, dtype=bool),
+                               np.stack(np.nonzero(~np.eye(n, dtype=bool))), np.zeros((n * (n - 1), 3)),
+                               dtype=dtype, device=device)
+        del fixed[keys.POSITIONS], fixed[keys.ATOMIC_NUMBERS]
+        _COMPLETE_GRAPHS[key] = fixed
     return _COMPLETE_GRAPHS[key]

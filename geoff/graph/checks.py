@@ -19,6 +19,7 @@ from torch import Tensor
 
 from .. import keys
 from ..errors import GeoffInputError
+from .neighbours import cell_heights as _cell_heights
 
 #: A periodic axis whose cell height is below this fraction of the cutoff is refused: the
 #: neighbour search would need more than 1 / THIN_CELL_FRACTION periodic images along it.
@@ -29,14 +30,9 @@ GENERIC_CUTOFF = 5.0
 MIN_DISTANCE_SEARCH = 1.2
 
 
-def cell_heights(cell: np.ndarray) -> np.ndarray:
-    """Heights of the cell [3, 3] (lattice vectors as rows, Å): h_k = V / |a_l × a_m|, the distance
-    between the two faces spanned by the other two vectors, Å [3] (0 where a face has no area)."""
-    cell = np.asarray(cell, dtype=np.float64).reshape(3, 3)
-    volume = abs(float(np.linalg.det(cell)))
-    areas = np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(areas > 0, volume / np.where(areas > 0, areas, 1.0), 0.0)
+def cell_heights(cell) -> np.ndarray:
+    """:func:`geoff.graph.neighbours.cell_heights` of a cell [3, 3] Å given as an array: heights [3] Å."""
+    return _cell_heights(torch.as_tensor(np.asarray(cell, dtype=np.float64).reshape(3, 3))).numpy()
 
 
 def validate_arrays(positions, cell, pbc, cutoff: Optional[float] = None, label: str = "structure",

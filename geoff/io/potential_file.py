@@ -27,6 +27,7 @@ from typing import Any, Dict, Optional, Union
 import torch
 
 from ..errors import GeoffFileError
+from ..version import __version__
 from .atomic import atomic_path
 
 FORMAT = "geoff-potential"
@@ -35,8 +36,6 @@ UNITS = {"length": "Å", "energy": "eV", "forces": "eV/Å", "stress": "eV/Å³"}
 
 
 def _version() -> str:
-    from .. import __version__
-
     return __version__
 
 

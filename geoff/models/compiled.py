@@ -133,10 +133,8 @@ class CompiledPotential(nn.Module):
 
     def _energy(self, positions: Tensor, species: Tensor, edge_index: Tensor,
                 offsets: Tensor) -> Tuple[Tensor, Tensor]:
-        pot = self.potential
         vectors = positions.index_select(0, edge_index[1]) - positions.index_select(0, edge_index[0]) + offsets
-        atomic = pot.energy_scale * pot.atomic_energies_raw(species, edge_index, vectors) \
-            + pot.reference_energies[species]
+        atomic = self.potential.atomic_energies(species, edge_index, vectors)
         energy = atomic.sum()
         return energy, atomic.detach()
 
@@ -156,7 +154,7 @@ class CompiledPotential(nn.Module):
     def _evaluate(self, positions: Tensor, atomic_numbers: Tensor, edge_index: Tensor,
                   offsets: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """The compiled call on already padded edges (unknown elements raise first)."""
-        species = self.potential.z_to_species[atomic_numbers]
+        species = self.potential.species_of(atomic_numbers)
         if bool((species < 0).any()):
             self.potential.check_elements(atomic_numbers)
         self.calls_compiled += 1

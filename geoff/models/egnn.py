@@ -1,6 +1,6 @@
 """EGNNPotential: element embedding → EGNN layers → per-atom energies."""
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -60,16 +60,24 @@ class EGNNPotential(Potential):
     def hyperparameters(self) -> Dict[str, object]:
         return dict(self._hyper)
 
-    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
+    def features(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> List[Tuple[Tensor, Tensor]]:
+        """The output of every layer: a list of (h [N, F] invariant features, Δx [N, 3] Å equivariant
+        virtual displacements; zeros for a layer that moves no coordinates)."""
         i, j = edge_index[0], edge_index[1]
         lengths = torch.linalg.norm(edge_vectors, dim=-1)
         envelope = self.envelope(lengths)
         h = self.embedding(species)
         vectors = edge_vectors
+        out: List[Tuple[Tensor, Tensor]] = []
         for k, layer in enumerate(self.layers):
             if k > 0:  # virtual positions moved by eq. (4); keep the norm differentiable at 0
                 lengths = torch.sqrt((vectors * vectors).sum(-1) + 1e-12)
             h, dx = layer(h, vectors, self.radial(lengths), envelope, edge_index)
+            out.append((h, dx))
             if layer.update_coords:  # the last layer moves no coordinates: skip the E x 3 update
                 vectors = vectors + dx.index_select(0, j) - dx.index_select(0, i)
+        return out
+
+    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
+        h = self.features(species, edge_index, edge_vectors)[-1][0]
         return self.readout(h).squeeze(-1)

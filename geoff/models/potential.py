@@ -1,9 +1,15 @@
 """The shared Potential: energy model → energy, forces and stress by autograd.
 
 Every geoff model subclasses :class:`Potential` and implements only
-``atomic_energies_raw`` (an invariant energy per atom). This class maps atomic
-numbers to species, scales and shifts the per-atom energies (E_i =
-scale · ε_i + E_ref[Z_i]), sums them per structure and differentiates:
+``atomic_energies_raw`` (an invariant energy per atom). This class holds the one
+energy contract every caller uses (the eager forward, :class:`CompiledPotential`,
+the exported OpenMM module and the PythonForce; all TorchScript-able):
+
+- :meth:`Potential.species_of`: atomic numbers → species indices;
+- :meth:`Potential.atomic_energies`: (species, edges, edge vectors) → per-atom energies
+  through the head E_i = scale · ε_i + E_ref[Z_i].
+
+:meth:`Potential.forward` sums them per structure and differentiates:
 
     F = −∂E/∂x,      σ = (1/V) ∂E/∂ε  (ASE's sign),     W = −∂E/∂ε,
 
@@ -68,6 +74,22 @@ class Potential(nn.Module):
         """JSON-able constructor arguments besides species and cutoff."""
         raise NotImplementedError
 
+    # ---- the energy contract (TorchScript-able) ----------------------------------------------
+    def species_of(self, atomic_numbers: Tensor) -> Tensor:
+        """Species indices [N] (int64, −1 for elements this potential does not know) of atomic numbers [N]."""
+        return self.z_to_species[atomic_numbers]
+
+    def atomic_energies(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
+        """Per-atom energies E_i = scale · ε_i + E_ref[species_i] [N] (eV).
+
+        Args:
+            species: [N] int64 (see :meth:`species_of`).
+            edge_index: [2, E] int64, row 0 the centre i, row 1 the neighbour j.
+            edge_vectors: r_ij = x_j − x_i (+ periodic offset) [E, 3] Å.
+        """
+        return self.energy_scale * self.atomic_energies_raw(species, edge_index, edge_vectors) \
+            + self.reference_energies[species]
+
     # ---- shared ------------------------------------------------------------------------
     @torch.jit.unused
     def config(self) -> Dict[str, object]:
@@ -126,12 +148,11 @@ class Potential(nn.Module):
         if bool(graph[keys.PBC].any()):
             edge_vectors = edge_vectors + torch.bmm(graph[keys.EDGE_SHIFTS].unsqueeze(1), cell[batch[i]]).squeeze(1)
 
-        species = self.z_to_species[graph[keys.ATOMIC_NUMBERS]]
+        species = self.species_of(graph[keys.ATOMIC_NUMBERS])
         if self.check_species:
             if bool((species < 0).any()):
                 raise ValueError("geoff: an atom's element is not known to this potential (see potential.species).")
-        atomic = self.energy_scale * self.atomic_energies_raw(species, edge_index, edge_vectors) \
-            + self.reference_energies[species]
+        atomic = self.atomic_energies(species, edge_index, edge_vectors)
         energy = torch.zeros((num_graphs,), dtype=atomic.dtype, device=atomic.device).index_add(0, batch, atomic)
         out: Dict[str, Tensor] = {keys.ENERGY: energy, keys.ATOMIC_ENERGIES: atomic}
 

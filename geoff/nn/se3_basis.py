@@ -10,13 +10,14 @@ Clebsch–Gordan / Wigner 3j coefficients):
   ``SphericalHarmonics(..., normalize=True, normalization="component")``:
   ‖Y^J‖² = 2J+1, and Y^1(r̂) = √3 (x, y, z) (e3nn ≥ 0.5 order x, y, z).
 - Rotations act by e3nn's real Wigner-D matrices: if every position is
-  transformed as x ↦ x R (row vectors, DESIGN.md's C R), a degree-ℓ block
+  transformed as x ↦ x R (row vectors: positions C [N, 3] become C R), a degree-ℓ block
   transforms as f ↦ f D^ℓ(R) with D = ``o3.Irreps.spherical_harmonics(L).D_from_matrix(R)``
   (tested in tests/test_se3_transformer.py).
-- Parity is not tracked (SE(3), not O(3)): every coupling k ⊗ J → ℓ allowed by
-  the triangle rule is used, including the parity-odd ones (e.g. the cross
-  product 1 ⊗ 1 → 1), so features of a mirror image are not the mirrored
-  features and the energy tells enantiomers apart.
+- Parity: by default every coupling k ⊗ J → ℓ allowed by the triangle rule is
+  used, including the parity-odd ones (e.g. the cross product 1 ⊗ 1 → 1), so
+  features of a mirror image are not the mirrored features and the energy tells
+  enantiomers apart (SE(3)); with ``parity_even`` only couplings with k+J+ℓ even
+  are kept and the energy is also mirror invariant (E(3), see :func:`enumerate_paths`).
 
 The kernel W^{ℓk}(r) of Fuchs et al. 2020 (their sec. 2.2, after Thomas et al. 2018,
 tensor field networks) maps a type-k input to a type-ℓ output:

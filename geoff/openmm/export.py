@@ -23,6 +23,8 @@ import torch
 
 from ..errors import GeoffInputError
 from ..io import atomic_path, load_potential
+from ..units import NM_TO_ANGSTROM
+from ..version import __version__
 from .module import NEIGHBOUR_MODES, EnergyForcesModule, EnergyModule, GeoffOpenMMModule
 
 #: ML atoms up to which "auto" uses the dense (static-shape, CUDA-graph-friendly) pair list.
@@ -65,8 +67,8 @@ class SystemSpec:
 
         pos = self.positions_nm if self.ml_atoms is None else self.positions_nm[self.ml_atoms]
         periodic = self.periodic and self.box_nm is not None
-        return Atoms(numbers=self.ml_numbers, positions=pos * 10.0,
-                     cell=self.box_nm * 10.0 if periodic else None, pbc=periodic)
+        return Atoms(numbers=self.ml_numbers, positions=pos * NM_TO_ANGSTROM,
+                     cell=self.box_nm * NM_TO_ANGSTROM if periodic else None, pbc=periodic)
 
 
 def _nm_array(value) -> np.ndarray:
@@ -177,7 +179,7 @@ def check_system(potential, spec: SystemSpec) -> None:
         if abs(box[0, 1]) > 1e-9 or abs(box[0, 2]) > 1e-9 or abs(box[1, 2]) > 1e-9:
             raise GeoffInputError(f"box vectors {box.tolist()} nm are not in OpenMM's reduced form "
                                   "(a along x, b in the xy plane); let OpenMM set them (System/Topology).")
-        heights_a = np.array([box[0, 0], box[1, 1], box[2, 2]]) * 10.0
+        heights_a = np.array([box[0, 0], box[1, 1], box[2, 2]]) * NM_TO_ANGSTROM
         if np.any(heights_a < 2.0 * potential.cutoff):
             raise GeoffInputError(
                 f"the periodic box is {heights_a.min():.2f} Å thick along its thinnest direction, less than twice "
@@ -197,28 +199,44 @@ def choose_neighbour_mode(n_ml_atoms: int, requested: str = "auto") -> str:
     return "pairs" if n_ml_atoms <= PAIRS_MAX_ATOMS else "cells"
 
 
-def build_module(potential, spec: SystemSpec, outputs_forces: bool = True, neighbour_list: str = "auto",
-                 dtype=None, device: Union[str, torch.device] = "cpu", subset_inside: bool = True,
-                 script: bool = True) -> GeoffOpenMMModule:
-    """Check ``spec`` against the potential and build the (scripted) module.
-
-    ``subset_inside``: the module selects the ML atoms itself from all particles
-    (TorchForce); False when the caller passes only the ML atoms (PythonForce).
-    """
+def prepare_potential(potential, spec: SystemSpec, dtype=None,
+                      device: Union[str, torch.device] = "cpu"):
+    """The caller's potential (object, file or shipped name) checked against ``spec`` and copied:
+    in ``dtype`` on ``device``, in eval mode, weights frozen (the caller's model never changes)."""
     potential = copy.deepcopy(resolve_potential(potential))  # never change the caller's model
     potential = resolve_potential(potential, dtype)
     check_system(potential, spec)
     potential = potential.to(device).eval()
     for p in potential.parameters():
         p.requires_grad_(False)
+    return potential
+
+
+def make_module(prepared, spec: SystemSpec, outputs_forces: bool = True, neighbour_list: str = "auto",
+                subset_inside: bool = True, script: bool = True) -> GeoffOpenMMModule:
+    """The (scripted) module of a potential from :func:`prepare_potential`.
+
+    ``subset_inside``: the module selects the ML atoms itself from all particles
+    (TorchForce); False when the caller passes only the ML atoms (PythonForce).
+    """
+    device = prepared.reference_energies.device
     mode = choose_neighbour_mode(len(spec.ml_numbers), neighbour_list)
     cls = EnergyForcesModule if outputs_forces else EnergyModule
     indices = None
     if subset_inside and spec.ml_atoms is not None:
         indices = torch.tensor(spec.ml_atoms, dtype=torch.long)
-    module = cls(potential, torch.as_tensor(spec.ml_numbers), indices, spec.periodic, mode).to(device)
+    module = cls(prepared, torch.as_tensor(spec.ml_numbers), indices, spec.periodic, mode).to(device)
     module.eval()
     return torch.jit.script(module) if script else module
+
+
+def build_module(potential, spec: SystemSpec, outputs_forces: bool = True, neighbour_list: str = "auto",
+                 dtype=None, device: Union[str, torch.device] = "cpu", subset_inside: bool = True,
+                 script: bool = True) -> GeoffOpenMMModule:
+    """Check ``spec`` against the potential and build the (scripted) module
+    (:func:`prepare_potential`, then :func:`make_module`)."""
+    return make_module(prepare_potential(potential, spec, dtype, device), spec, outputs_forces, neighbour_list,
+                       subset_inside, script)
 
 
 def export(potential, path: Union[str, os.PathLike], topology=None, atomic_numbers=None, ml_atoms=None,
@@ -247,8 +265,6 @@ def export(potential, path: Union[str, os.PathLike], topology=None, atomic_numbe
     """
     spec = system_spec(topology, atomic_numbers, ml_atoms, periodic, box_vectors, positions, min_distance)
     module = build_module(potential, spec, outputs_forces, neighbour_list, dtype, device, subset_inside=True)
-    from .. import __version__
-
     info = {
         "geoff_version": __version__, "periodic": spec.periodic, "outputs_forces": bool(outputs_forces),
         "num_particles": int(len(spec.atomic_numbers)), "ml_atoms": spec.ml_atoms,

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from ..errors import GeoffInputError
-from .export import DEFAULT_OUTPUTS_FORCES, SystemSpec, build_module, system_spec
+from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from .export import DEFAULT_OUTPUTS_FORCES, SystemSpec, build_module, make_module, prepare_potential, system_spec
 
 BACKENDS = ("auto", "torchforce", "pythonforce")
 
@@ -80,7 +81,7 @@ def resolve_backend(backend: str) -> str:
         return "torchforce" if have_openmmtorch() else "pythonforce"
     if backend == "torchforce" and not have_openmmtorch():
         raise GeoffInputError("backend 'torchforce' needs openmm-torch, which does not import here (it must match "
-                              "the installed torch, see DESIGN.md); use backend='pythonforce'.")
+                              "the installed torch: openmm-torch 1.5 needs torch 2.9.1); use backend='pythonforce'.")
     if backend == "pythonforce" and not have_python_force():
         raise GeoffInputError("backend 'pythonforce' needs openmm.PythonForce (OpenMM >= 8.5.2); upgrade OpenMM or "
                               "use backend='torchforce'.")
@@ -111,37 +112,36 @@ class _PythonForceComputation:
 class _CompiledPythonForceComputation:
     """The same callable through :class:`geoff.CompiledPotential` (torch.compile of energy + forces).
 
-    The module's own neighbour search gives (i, j, r_ij); the periodic image offsets
-    r_ij − (x_j − x_i) are constant within a step, so energy and forces are those of the
+    The module's own neighbour search gives edges and shifts; the periodic image offsets
+    shifts @ box are constant within a step, so energy and forces are those of the
     eager module (tested), from one compiled graph.
     """
 
-    def __init__(self, module, atomic_numbers, periodic: bool, device: Union[str, torch.device]):
+    def __init__(self, module, potential, atomic_numbers, periodic: bool, device: Union[str, torch.device]):
         from ..models import CompiledPotential
 
         self.module = module
-        self.compiled = CompiledPotential(module.potential)
+        self.compiled = CompiledPotential(potential)
         self.device = torch.device(device)
         self.numbers = torch.as_tensor(np.asarray(atomic_numbers), dtype=torch.long, device=self.device)
         self.periodic = periodic
-        self.dtype = module.ref_energy.dtype
+        self.dtype = potential.reference_energies.dtype
 
     def __call__(self, state):
         from openmm import unit
 
-        m = self.module
         pos = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer), dtype=np.float64)
         pos = pos - pos[0]  # translation invariant: float64 before the cast (see GeoffOpenMMModule.compute)
-        pos = torch.as_tensor(pos, device=self.device).to(self.dtype) * m.nm_to_angstrom
+        pos = torch.as_tensor(pos, device=self.device).to(self.dtype) * NM_TO_ANGSTROM
         box = None
         if self.periodic:
             b = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
-            box = m.box_angstrom(torch.as_tensor(np.asarray(b), device=self.device).to(self.dtype))
-        i, j, vectors = m._edges(pos, box)
-        offsets = vectors - (pos.index_select(0, j) - pos.index_select(0, i))
-        energy, _, forces = self.compiled.energy_forces(pos, self.numbers, torch.stack([i, j]), offsets)
-        scale = m.ev_to_kj_per_mol
-        return float(energy) * scale, (forces * (scale * m.nm_to_angstrom)).to(torch.float64).cpu().numpy()
+            box = self.module.box_angstrom(torch.as_tensor(np.asarray(b), device=self.device).to(self.dtype))
+        edge_index, shifts = self.module.neighbours(pos, box)
+        offsets = shifts @ box if box is not None else torch.zeros_like(shifts)
+        energy, _, forces = self.compiled.energy_forces(pos, self.numbers, edge_index, offsets)
+        return (float(energy) * EV_TO_KJ_PER_MOL,
+                (forces * (EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM)).to(torch.float64).cpu().numpy())
 
 
 def create_force(potential, spec: SystemSpec, backend: str = "auto",
@@ -174,10 +174,10 @@ def create_force(potential, spec: SystemSpec, backend: str = "auto",
     else:
         import openmm
 
-        module = build_module(potential, spec, True, neighbour_list, dtype, device, subset_inside=False,
-                              script=False)
+        prepared = prepare_potential(potential, spec, dtype, device)
+        module = make_module(prepared, spec, True, neighbour_list, subset_inside=False, script=False)
         if compile:
-            computation = _CompiledPythonForceComputation(module, spec.ml_numbers, spec.periodic, device)
+            computation = _CompiledPythonForceComputation(module, prepared, spec.ml_numbers, spec.periodic, device)
         else:
             computation = _PythonForceComputation(module, spec.periodic, device)
         force = openmm.PythonForce(computation)

@@ -16,7 +16,7 @@ from ..io import atomic_path, load_potential
 from ..mdhealth import HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_md_input, \
     check_md_parameters
 from ..mdlog import FAILED_FRAME, finish_run, prepare_output_dir, run_in_chunks, write_failed_frame
-from ..units import EV_TO_KJ_PER_MOL
+from ..units import EV_PER_ANGSTROM_TO_KJ_PER_MOL_PER_NM, EV_TO_KJ_PER_MOL, FS_PER_PS, NM_TO_ANGSTROM
 
 
 def topology_from_atoms(atoms):
@@ -33,7 +33,7 @@ def topology_from_atoms(atoms):
     if atoms.pbc.any():
         if not atoms.pbc.all():
             raise GeoffInputError("OpenMM needs a cell periodic in all three directions, or none.")
-        top.setPeriodicBoxVectors([openmm.Vec3(*v) for v in atoms.cell[:] / 10.0] * unit.nanometer)
+        top.setPeriodicBoxVectors([openmm.Vec3(*v) for v in atoms.cell[:] / NM_TO_ANGSTROM] * unit.nanometer)
     return top
 
 
@@ -98,10 +98,10 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
     if ensemble == "nve":
         integrator = openmm.VerletIntegrator(dt)
     else:
-        integrator = openmm.LangevinMiddleIntegrator(temperature_k * unit.kelvin, friction_per_fs * 1000.0 / unit.picosecond, dt)
+        integrator = openmm.LangevinMiddleIntegrator(temperature_k * unit.kelvin, friction_per_fs * FS_PER_PS / unit.picosecond, dt)
         integrator.setRandomNumberSeed(int(seed) + 1)
     context = openmm.Context(system, integrator, plat, properties)
-    context.setPositions(atoms.positions / 10.0)
+    context.setPositions(atoms.positions / NM_TO_ANGSTROM)
     context.setVelocitiesToTemperature(temperature_k * unit.kelvin, int(seed) + 1)
     # remove the centre-of-mass velocity now, not at the CMMotionRemover's first step (that
     # would show as a jump of the kinetic energy, and a false "drift" of the total energy)
@@ -120,20 +120,20 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
 
     def observe(done: int):
         state = context.getState(getEnergy=True, getPositions=True, getForces=True)
-        t = done * timestep_fs / 1000.0
+        t = done * timestep_fs / FS_PER_PS
         epot = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
         ekin_kj = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole)
         ekin = ekin_kj / EV_TO_KJ_PER_MOL
-        positions = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)) * 10.0
-        forces = np.asarray(state.getForces(asNumpy=True).value_in_unit(ev_per_nm)) / (10.0 * EV_TO_KJ_PER_MOL)
+        positions = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)) * NM_TO_ANGSTROM
+        forces = np.asarray(state.getForces(asNumpy=True).value_in_unit(ev_per_nm)) / EV_PER_ANGSTROM_TO_KJ_PER_MOL_PER_NM
         snap = Snapshot(done, t, positions, (t, epot, ekin, epot + ekin, 2.0 * ekin_kj / (dof * kb)), forces)
         snap.state = state
         return snap
 
     def salvage(step: int):
         state = context.getState(getPositions=True)
-        positions = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)) * 10.0
-        return Snapshot(step, step * timestep_fs / 1000.0, positions)
+        positions = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)) * NM_TO_ANGSTROM
+        return Snapshot(step, step * timestep_fs / FS_PER_PS, positions)
 
     def write_failed(snap: Snapshot) -> None:
         write_failed_frame(failed_path, numbers, cell, pbc, snap)

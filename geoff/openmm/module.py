@@ -8,8 +8,7 @@ module baked into the file holds everything else: the potential's weights,
 the species of the ML atoms, which particles are ML atoms (ML/MM), the cutoff
 and the neighbour-list strategy. Unit factors come from :mod:`geoff.units`.
 
-Energy (eV) is the sum over ML atoms of E_i = s·ε_i + E_ref[Z_i] (see
-:class:`geoff.models.Potential`); forces are −∂E/∂x by autograd in the same
+Energy (eV) is the sum over ML atoms of :meth:`geoff.models.Potential.atomic_energies`; forces are −∂E/∂x by autograd in the same
 graph. Nothing in ``forward`` copies to the host in the "dense" neighbour mode
 (no ``.item()``, no data-dependent shapes), so it can be captured in a CUDA graph.
 """
@@ -20,9 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
-from .neighbours import all_ordered_pairs, cell_list_pairs, cutoff_pairs, dense_pairs
+from ..graph.neighbours import all_ordered_pairs, cell_list_pairs, cutoff_pairs, dense_pairs, edge_vectors
 
-#: neighbour-list strategies of the exported module (see geoff.openmm.neighbours).
+#: neighbour-list strategies of the exported module (see geoff.graph.neighbours.minimum_image).
 NEIGHBOUR_MODES = ("dense", "pairs", "cells")
 
 
@@ -30,12 +29,13 @@ class GeoffOpenMMModule(nn.Module):
     """A geoff potential in OpenMM's units, for a fixed set of ML atoms.
 
     Args:
-        potential: a geoff ``Potential`` (any model; its ``atomic_energies_raw`` is used).
+        potential: a geoff ``Potential`` (any model; its energy contract ``species_of`` /
+            ``atomic_energies`` is used).
         atomic_numbers: [M] atomic numbers of the ML atoms, in the order they appear.
         ml_indices: [M] indices of the ML atoms among OpenMM's particles, or None when
             every particle is an ML atom (M = number of particles).
         periodic: use OpenMM's box vectors (minimum image, reduced triclinic boxes).
-        neighbour_mode: "dense", "pairs" or "cells" (see geoff.openmm.neighbours).
+        neighbour_mode: "dense", "pairs" or "cells" (see geoff.graph.neighbours.minimum_image).
         check_box: on CPU tensors, raise if the box gets thinner than twice the cutoff.
 
     ``compute(positions [P, 3] nm, boxvectors [3, 3] nm or None, need_forces)``
@@ -49,32 +49,30 @@ class GeoffOpenMMModule(nn.Module):
         if neighbour_mode not in NEIGHBOUR_MODES:
             raise ValueError(f"neighbour_mode must be one of {NEIGHBOUR_MODES}, got {neighbour_mode!r}")
         self.potential = potential
-        dtype = potential.reference_energies.dtype
         device = potential.reference_energies.device
         z = torch.as_tensor(atomic_numbers, dtype=torch.long).reshape(-1).to(device)
-        species = potential.z_to_species[z]
-        self.register_buffer("species", species)
-        self.register_buffer("ref_energy", potential.reference_energies[species].sum().reshape(()))
+        self.register_buffer("species", potential.species_of(z))
         self.use_subset: bool = ml_indices is not None
         if ml_indices is None:
             ml_indices = torch.arange(int(z.shape[0]))
         self.register_buffer("ml_indices", torch.as_tensor(ml_indices, dtype=torch.long).reshape(-1).to(device))
         n = int(z.shape[0])
-        pair_i, pair_j = all_ordered_pairs(n, device) if neighbour_mode == "dense" else (
-            torch.zeros(0, dtype=torch.long, device=device), torch.zeros(0, dtype=torch.long, device=device))
-        self.register_buffer("pair_i", pair_i)
-        self.register_buffer("pair_j", pair_j)
+        pairs = all_ordered_pairs(n, device) if neighbour_mode == "dense" else \
+            torch.zeros((2, 0), dtype=torch.long, device=device)
+        self.register_buffer("pairs", pairs)
         self.periodic: bool = bool(periodic)
         self.neighbour_mode: str = neighbour_mode
         self.check_box: bool = bool(check_box)
         self.cutoff: float = float(potential.cutoff)
-        self.dtype_name: str = str(dtype).replace("torch.", "")
+        self.dtype_name: str = str(potential.reference_energies.dtype).replace("torch.", "")
         self.nm_to_angstrom: float = float(NM_TO_ANGSTROM)
         self.ev_to_kj_per_mol: float = float(EV_TO_KJ_PER_MOL)
 
-    def _edges(self, pos: Tensor, box: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+    def neighbours(self, pos: Tensor, box: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """The ML atoms' edges: edge_index [2, E] and shifts [E, 3] in lattice vectors of ``box``
+        (zeros when open), from positions [M, 3] Å and box [3, 3] Å (see geoff.graph.neighbours)."""
         if self.neighbour_mode == "dense":
-            return dense_pairs(pos, self.pair_i, self.pair_j, box)
+            return dense_pairs(pos, self.pairs, box)
         if self.neighbour_mode == "cells":
             return cell_list_pairs(pos, box, self.cutoff)
         return cutoff_pairs(pos, box, self.cutoff)
@@ -90,7 +88,7 @@ class GeoffOpenMMModule(nn.Module):
         return box
 
     def compute(self, positions: Tensor, boxvectors: Optional[Tensor], need_forces: bool) -> Tuple[Tensor, Tensor]:
-        dtype = self.ref_energy.dtype
+        dtype = self.potential.reference_energies.dtype
         # Relative to the first ML atom, in OpenMM's own precision (float64 on the Reference and CPU
         # platforms) before the cast to the model's dtype: the energy is translation invariant, and a
         # float32 cast of positions far from the origin would round away the geometry. No host sync.
@@ -108,11 +106,9 @@ class GeoffOpenMMModule(nn.Module):
                 raise RuntimeError("geoff: this module was exported for a periodic system but got no box vectors; "
                                    "call TorchForce.setUsesPeriodicBoundaryConditions(True).")
             box = self.box_angstrom(boxvectors.to(dtype))
-        i, j, vectors = self._edges(pos, box)
-        edge_index = torch.stack([i, j], dim=0)
-        atomic = self.potential.atomic_energies_raw(self.species, edge_index, vectors)
-        energy_ev = self.potential.energy_scale * atomic.sum() + self.ref_energy
-        energy = energy_ev * self.ev_to_kj_per_mol
+        edge_index, shifts = self.neighbours(pos, box)
+        vectors = edge_vectors(pos, edge_index, shifts, box)
+        energy = self.potential.atomic_energies(self.species, edge_index, vectors).sum() * self.ev_to_kj_per_mol
         if need_forces:
             grads = torch.autograd.grad([energy], [all_pos], allow_unused=True)
             g = grads[0]

@@ -384,17 +384,22 @@ def resolve_data_paths(cfg: Dict[str, Any], base: Optional[os.PathLike] = None) 
 # ----------------------------------------------------------------------------- merging, reading
 
 
-def _merge(base: Dict[str, Any], new: Dict[str, Any], path: str, open_keys=("model",)) -> Dict[str, Any]:
+def merge_config(base: Dict[str, Any], new: Optional[Dict[str, Any]], path: str = "", strict: bool = True,
+                 open_keys=("model",)) -> Dict[str, Any]:
+    """A copy of ``base`` with ``new`` merged in, section by section (nested mappings merge, other values
+    and ``reference_energies`` mappings replace). ``strict``: a key ``base`` lacks is an error (except
+    inside the ``open_keys`` sections, whose keys depend on the model); ``path`` names the section in
+    messages."""
     out = copy.deepcopy(base)
     if new is not None and not isinstance(new, dict):
         raise GeoffInputError(f"config key {path}: expected a mapping of settings (name: value), got "
                               f"{type(new).__name__} {new!r}.")
     for k, v in (new or {}).items():
         where = f"{path}.{k}" if path else k
-        if k not in base and path not in open_keys:
+        if strict and k not in base and path not in open_keys:
             raise GeoffInputError(f"unknown config key {where!r}; known keys here: {sorted(base)}.")
-        if isinstance(base.get(k), dict) and k != "reference_energies":
-            out[k] = _merge(base[k], v, where, open_keys)
+        if isinstance(base.get(k), dict) and k != "reference_energies" and (strict or isinstance(v, dict)):
+            out[k] = merge_config(base[k], v, where, strict, open_keys)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -402,7 +407,7 @@ def _merge(base: Dict[str, Any], new: Dict[str, Any], path: str, open_keys=("mod
 
 def make_config(overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """DEFAULTS with ``overrides`` merged in (nested dicts), checked, data paths made absolute."""
-    cfg = check_config(_merge(DEFAULTS, overrides or {}, ""))
+    cfg = check_config(merge_config(DEFAULTS, overrides))
     if not cfg["data"]["train"]:
         raise GeoffInputError("the config names no training data: set data.train to a file.")
     return resolve_data_paths(cfg)
@@ -422,4 +427,4 @@ def load_config(path, overrides: Optional[Dict[str, Any]] = None) -> Dict[str, A
                               "a config is `key: value` lines, nested sections indented by two spaces.") from None
     if not isinstance(user, dict):
         raise GeoffInputError(f"{path}: a config is a YAML mapping (key: value), got {type(user).__name__}.")
-    return make_config(_merge(_merge(DEFAULTS, user, ""), overrides or {}, ""))
+    return make_config(merge_config(merge_config(DEFAULTS, user), overrides))

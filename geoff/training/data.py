@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .. import keys
 from ..errors import GeoffInputError
-from ..graph import arrays_to_graph, local_positions
+from ..graph import arrays_to_graph, assemble_graph
 
 #: energy units a dataset may declare → eV.
 ENERGY_UNITS = {"eV": 1.0, "meV": 1e-3, "kcal/mol": ase_units.kcal / ase_units.mol,
@@ -365,19 +365,11 @@ def collate(samples: Sequence[Sample], dtype: torch.dtype = torch.float32,
     every sample has them)."""
     counts = np.array([len(s) for s in samples], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    edge_index = np.concatenate([s.edges[0] + o for s, o in zip(samples, offsets)], axis=1)
-    shifts = np.concatenate([s.edges[1] for s in samples], axis=0)
-    t = lambda a, dt=dtype: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
-    graph = {
-        keys.POSITIONS: t(local_positions(np.concatenate([s.positions for s in samples]), counts)),
-        keys.ATOMIC_NUMBERS: t(np.concatenate([s.numbers for s in samples]), torch.long),
-        keys.NUM_ATOMS: t(counts, torch.long),
-        keys.BATCH: t(np.repeat(np.arange(len(samples)), counts), torch.long),
-        keys.CELL: t(np.stack([s.cell for s in samples])),
-        keys.PBC: t(np.stack([s.pbc for s in samples]), torch.bool),
-        keys.EDGE_INDEX: t(edge_index, torch.long),
-        keys.EDGE_SHIFTS: t(shifts),
-    }
+    graph = assemble_graph(np.concatenate([s.positions for s in samples]), np.concatenate([s.numbers for s in samples]),
+                           counts, np.stack([s.cell for s in samples]), np.stack([s.pbc for s in samples]),
+                           np.concatenate([s.edges[0] + o for s, o in zip(samples, offsets)], axis=1),
+                           np.concatenate([s.edges[1] for s in samples], axis=0), dtype=dtype, device=device)
+    t = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
     if all(s.energy is not None for s in samples):
         graph[TARGET_ENERGY] = t(np.array([s.energy for s in samples]))
     if all(s.forces is not None for s in samples):

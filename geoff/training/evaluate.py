@@ -5,11 +5,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from tqdm import tqdm
 
 from ..errors import GeoffInputError
-from .data import Sample, check_samples, collate, precompute_edges
+from .data import Sample, check_samples
 from .loss import ErrorMetrics
+from .predict import predict
 
 
 def check_labels(samples: List[Sample], need_energy: bool = False, need_forces: bool = False,
@@ -50,16 +50,11 @@ def evaluate_potential(potential, samples: List[Sample], batch_size: int = 32,
     check_labels(samples)
     check_samples(samples, potential.species, need_energy=False, need_forces=False, need_stress=False,
                   label="evaluation")
-    if samples and samples[0].edges is None:
-        precompute_edges(samples, float(potential.cutoff))
-    param = next(iter(potential.buffers()))
-    dtype, device = potential.reference_energies.dtype, param.device
     metrics = ErrorMetrics()
     has_forces = all(s.forces is not None for s in samples)
-    for k in tqdm(range(0, len(samples), batch_size), desc="evaluate", disable=not progress, leave=False):
-        batch = collate(samples[k:k + batch_size], dtype, device)
-        out = potential(batch, compute_forces=has_forces)
-        metrics.update({key: v.detach() for key, v in out.items()}, batch)
+    for batch, out in predict(potential, samples, batch_size, compute_forces=has_forces, progress=progress,
+                              desc="evaluate"):
+        metrics.update(out, batch)
     summary = metrics.summary()
     summary["structures"] = len(samples)
     summary["atoms"] = int(sum(len(s) for s in samples))

@@ -18,7 +18,6 @@ What changes with respect to training from scratch:
   stopping, and the learning rate annealed over the last 35 % of ``--max-time-minutes``.
 """
 
-import copy
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -30,9 +29,10 @@ from ase.data import atomic_numbers
 from ..errors import GeoffInputError
 from ..io import load_potential
 from ..models import build_model
-from .config import make_config
-from .data import Sample, check_samples, check_units, collate, precompute_edges
-from .setup import load_datasets
+from .config import make_config, merge_config
+from .data import Sample, check_units
+from .predict import predict
+from .setup import check_datasets, prepare
 from .statistics import species_of
 from .trainer import Trainer, check_run_dir
 
@@ -45,21 +45,9 @@ FINETUNE_DEFAULTS: Dict = {
 }
 
 
-def _deep_update(base: Dict, new: Dict) -> Dict:
-    out = copy.deepcopy(base)
-    for k, v in (new or {}).items():
-        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-@torch.no_grad()
 def _predict_energies(potential, samples: List[Sample], batch_size: int = 64) -> np.ndarray:
-    out = []
-    dtype = potential.reference_energies.dtype
-    for k in range(0, len(samples), batch_size):
-        batch = collate(samples[k:k + batch_size], dtype)
-        out.append(potential(batch, compute_forces=False)["energy"].double().numpy())
-    return np.concatenate(out)
+    return np.concatenate([out["energy"].double().numpy()
+                           for _, out in predict(potential, samples, batch_size, compute_forces=False)])
 
 
 def refit_reference_energies(potential, samples: List[Sample]) -> Dict[str, float]:
@@ -134,15 +122,16 @@ def finetune(potential_name_or_path, train, overrides: Optional[Dict] = None) ->
     Returns the trainer's summary (errors of the best EMA weights).
     """
     potential = load_potential(potential_name_or_path)
-    user = _deep_update(FINETUNE_DEFAULTS, overrides or {})
-    user = _deep_update(user, {"data": {"train": train}, "finetune": {"from": str(potential_name_or_path)}})
+    user = merge_config(FINETUNE_DEFAULTS, overrides, strict=False)
+    user = merge_config(user, {"data": {"train": train}, "finetune": {"from": str(potential_name_or_path)}},
+                        strict=False)
     model_cfg = {"type": potential.model_type, **potential.config(),
                  "energy_scale": float(potential.energy_scale)}
     user["model"] = model_cfg
     cfg = make_config(user)
     check_run_dir(cfg)  # before any data are read
     torch.manual_seed(int(cfg["seed"]))
-    data = load_datasets(cfg)
+    data, potential = prepare(cfg, potential)  # neighbour lists at the potential's cutoff, which stays
     added = [e for e in species_of(data.train + data.valid) if e not in potential.species]
     if added:
         potential = add_elements(potential, added)
@@ -157,15 +146,7 @@ def finetune(potential_name_or_path, train, overrides: Optional[Dict] = None) ->
     if data.isolated_atom_energies:
         potential.set_reference_energies({e: v for e, v in data.isolated_atom_energies.items()
                                           if e in potential.species})
-    w = cfg["loss"]
-    for label, samples in (("fine-tuning", data.train), ("validation", data.valid)):
-        check_samples(samples, potential.species, w["energy_weight"] > 0, w["forces_weight"] > 0,
-                      w["stress_weight"] > 0, label)
-    if not data.valid:
-        raise GeoffInputError("no validation structures: set data.valid, data.n_valid or data.valid_fraction.")
-    for samples in (data.train, data.valid, data.test):
-        if samples:
-            precompute_edges(samples, float(potential.cutoff))
+    check_datasets(cfg, data, potential.species, train_label="fine-tuning")
     potential = potential.to(torch.float64)
     if cfg["finetune"]["refit_reference_energies"]:
         cfg["finetune"]["reference_energy_shifts"] = refit_reference_energies(potential, data.train)

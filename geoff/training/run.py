@@ -3,7 +3,6 @@
 Both work the same under ``torchrun --nproc_per_node W`` (data parallel).
 """
 
-import copy
 import random
 from typing import Dict, Optional, Union
 
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import GeoffInputError
-from .config import DATA_PATH_KEYS, DEFAULTS, check_config, load_config, make_config
+from .config import DATA_PATH_KEYS, DEFAULTS, check_config, load_config, make_config, merge_config
 from .setup import prepare
 from .trainer import Trainer, check_run_dir, distributed_context, model_from_checkpoint, read_checkpoint
 
@@ -51,19 +50,10 @@ def resume(run_dir, overrides: Optional[Dict] = None) -> Dict[str, float]:
     """Continue the run in ``run_dir`` from its checkpoint.pt (``overrides`` may raise
     ``optim.max_epochs`` or ``optim.max_time_minutes``)."""
     state = read_checkpoint(run_dir)
-    cfg = state["config"]
-    for key, value in DEFAULTS.items():  # settings added to geoff after the run started get their defaults
-        if isinstance(value, dict):
-            for k, v in value.items():
-                cfg.setdefault(key, {}).setdefault(k, copy.deepcopy(v))
-        else:
-            cfg.setdefault(key, copy.deepcopy(value))
+    # settings added to geoff after the run started get their defaults
+    cfg = merge_config(DEFAULTS, state["config"], strict=False)
     cfg["run_dir"] = str(run_dir)
-    for section, values in (overrides or {}).items():
-        if isinstance(values, dict):
-            cfg[section].update(values)
-        else:
-            cfg[section] = values
+    cfg = merge_config(cfg, overrides, strict=False)
     check_config(cfg)
     _check_data_paths(cfg, run_dir)
     rank, world = distributed_context()

@@ -2,7 +2,7 @@
 exponential moving average (EMA) of the weights. Both are small classes with
 ``state_dict`` / ``load_state_dict`` so that a resumed run continues exactly."""
 
-from typing import Dict, Iterable, Optional
+from typing import Dict, Optional
 
 import torch
 from torch import nn
@@ -101,5 +101,3 @@ class EMA:
         self.shadow = {k: v.clone().to(device) if device is not None else v.clone() for k, v in state["shadow"].items()}
 
 
-def trainable(parameters: Iterable[nn.Parameter]):
-    return [p for p in parameters if p.requires_grad]

@@ -90,12 +90,16 @@ def reference_energies(cfg: Dict, data: Datasets, species: List[str]) -> Dict[st
                           f"symbol → eV; got {mode!r}.")
 
 
-def check_datasets(cfg: Dict, data: Datasets, species: List[str], refs: Dict[str, float]) -> None:
+def check_datasets(cfg: Dict, data: Datasets, species: List[str], refs: Optional[Dict[str, float]] = None,
+                   train_label: str = "training") -> None:
+    """Refuse data that lack what the loss weights or hold elements outside ``species``, energies in another
+    unit than the reference energies ``refs`` (eV; skipped when None), and a run without validation data."""
     w = cfg["loss"]
-    for label, samples in (("training", data.train), ("validation", data.valid)):
+    for label, samples in ((train_label, data.train), ("validation", data.valid)):
         check_samples(samples, species, w["energy_weight"] > 0, w["forces_weight"] > 0, w["stress_weight"] > 0,
                       label)
-        check_units(samples, refs, label)
+        if refs is not None:
+            check_units(samples, refs, label)
     if not data.valid:
         raise GeoffInputError("no validation structures: set data.valid, data.n_valid or data.valid_fraction.")
 

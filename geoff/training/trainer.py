@@ -49,6 +49,7 @@ from ..io.atomic import remove_stale_temp_files
 from ..models import build_model
 from .data import Sample, batches, collate, epoch_order
 from .loss import ErrorMetrics, loss_terms
+from .predict import predict
 from .schedule import EMA, WarmupPlateau
 
 CHECKPOINT_FORMAT = "geoff-checkpoint"
@@ -106,7 +107,7 @@ def _weights(cfg: Dict) -> Dict[str, float]:
 class Trainer:
     """Train ``model`` on ``data`` (from :func:`geoff.training.setup.prepare`) as ``cfg`` says.
 
-    Call :meth:`train`; :meth:`resume_from` before it to continue a run.
+    Call :meth:`train`; :meth:`load_state_dict` with a checkpoint's state before it to continue a run.
     """
 
     def __init__(self, cfg: Dict, model: torch.nn.Module, data, rank: int = 0, world_size: int = 1):
@@ -225,14 +226,11 @@ class Trainer:
         metrics = ErrorMetrics()
         sums = {"energy": 0.0, "forces": 0.0, "stress": 0.0}
         n_struct = n_atoms = 0
-        bs = int(self.cfg["optim"]["valid_batch_size"])
-        for k in range(0, len(samples), bs):
-            batch = collate(samples[k:k + bs], self.dtype, self.device)
-            out = model(batch, compute_forces=True, compute_stress=self.weights["stress"] > 0)
-            out = {key: v.detach() for key, v in out.items()}
+        for batch, out in predict(model, samples, int(self.cfg["optim"]["valid_batch_size"]),
+                                  compute_stress=self.weights["stress"] > 0, dtype=self.dtype, device=self.device):
             for key, v in loss_terms(out, batch, self.weights).items():
                 sums[key] += float(v)
-            n_struct += len(samples[k:k + bs])
+            n_struct += int(batch[keys.NUM_ATOMS].shape[0])
             n_atoms += int(batch[keys.NUM_ATOMS].sum())
             metrics.update(out, batch)
         loss = (sums["energy"] + sums["stress"]) / max(n_struct, 1) + sums["forces"] / max(n_atoms, 1)
@@ -375,13 +373,10 @@ class Trainer:
                 if not samples:
                     continue
                 self.eval_model.load_state_dict(best_state)
-                model = self.eval_model
                 metrics = ErrorMetrics()
-                bs = int(self.cfg["optim"]["valid_batch_size"])
-                for k in range(0, len(samples), bs):
-                    batch = collate(samples[k:k + bs], self.dtype, self.device)
-                    out = model(batch, compute_forces=True)
-                    metrics.update({key: v.detach() for key, v in out.items()}, batch)
+                for batch, out in predict(self.eval_model, samples, int(self.cfg["optim"]["valid_batch_size"]),
+                                          dtype=self.dtype, device=self.device):
+                    metrics.update(out, batch)
                 s = metrics.summary()
                 summary.update({f"{name}_{k}": v for k, v in s.items()})
                 if self.cfg["plots"]:

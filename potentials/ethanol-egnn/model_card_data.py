@@ -24,6 +24,7 @@ from ase.data import chemical_symbols  # noqa: E402
 import geoff  # noqa: E402
 from geoff.io import atomic_path  # noqa: E402
 from geoff.training.data import collate, precompute_edges, read_dataset, split_isolated_atoms  # noqa: E402
+from geoff.training.predict import predict  # noqa: E402
 from geoff.training.evaluate import evaluate_potential, format_table  # noqa: E402
 from geoff.training.plots import parity_plot  # noqa: E402
 
@@ -36,13 +37,8 @@ def _save(fig, path):
     plt.close(fig)
 
 
-@torch.no_grad()
 def energies(pot, samples):
-    precompute_edges(samples, pot.cutoff)
-    out = []
-    for k in range(0, len(samples), 64):
-        out.append(pot(collate(samples[k:k + 64], pot.reference_energies.dtype), compute_forces=False)["energy"])
-    return torch.cat(out).double().numpy()
+    return torch.cat([out["energy"] for _, out in predict(pot, samples, 64, compute_forces=False)]).double().numpy()
 
 
 def info_values(path, key):

@@ -1,18 +1,13 @@
-"""Neighbour lists: all pairs (i, j, S) with |pos[j] - pos[i] + S @ cell| < cutoff.
-
-Three implementations with one output convention (``edge_index`` [2, E] with
-row 0 the centre i and row 1 the neighbour j; ``shifts`` [E, 3] float):
+"""The graph builders' neighbour searches over batches: all pairs (i, j, S) with
+|x_j − x_i + S @ cell| < cutoff, in the package's convention (edge_index [2, E], shifts [E, 3]).
 
 - :func:`torch_cluster_edges`: open boundaries, torch-cluster's ``radius_graph``
   (a compiled custom op; fastest for molecules on the ASE/training paths).
 - :func:`vesin_edges`: periodic or open cells of any shape, through vesin
   (linear-scaling cell lists; small cells see several images of an atom).
-- :func:`all_pairs_edges`: plain PyTorch, TorchScript-able, no custom op, so a
-  file exported for OpenMM runs in a process that never imported geoff.
-  O(N² · images) memory: meant for small systems and as a reference.
-
-The zero-shift self pair (i, i, 0) is never an edge; periodic self-images
-(i, i, S≠0) are.
+- :func:`all_pairs_edges`: plain PyTorch, TorchScript-able, no custom op: every image
+  within the cutoff, any cell shape. O(N² · images) memory: for small systems and as
+  the reference the other searches are tested against.
 """
 
 from typing import List, Tuple
@@ -21,28 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-
-def image_range(cell: Tensor, pbc: Tensor, cutoff: float) -> Tensor:
-    """Number of periodic images needed along each lattice vector.
-
-    Args:
-        cell: [3, 3] lattice vectors as rows, Å.
-        pbc: [3] bool.
-        cutoff: Å.
-    Returns:
-        [3] int64: n_k = ceil(cutoff / h_k) where h_k is the spacing of lattice
-        planes spanned by the two other vectors (0 along open directions).
-    """
-    volume = torch.abs(torch.linalg.det(cell))
-    a0, a1, a2 = cell[0], cell[1], cell[2]
-    areas = torch.stack([
-        torch.linalg.norm(torch.linalg.cross(a1, a2)),
-        torch.linalg.norm(torch.linalg.cross(a2, a0)),
-        torch.linalg.norm(torch.linalg.cross(a0, a1)),
-    ])
-    spacing = volume / areas
-    n = torch.ceil(cutoff / spacing).to(torch.int64)
-    return torch.where(pbc, n, torch.zeros_like(n))
+from .lattice import image_range
 
 
 def _single_all_pairs(pos: Tensor, cell: Tensor, pbc: Tensor, cutoff: float) -> Tuple[Tensor, Tensor]:

@@ -1,4 +1,5 @@
-"""Neighbour lists for the exported OpenMM module: plain PyTorch, TorchScript-able.
+"""Minimum-image neighbour searches of one structure: plain PyTorch, TorchScript-able
+(the searches of the exported OpenMM module).
 
 OpenMM's C++ runs the exported file without Python and without geoff, so
 everything here uses only ``torch`` operators (no torch-cluster, no vesin).
@@ -9,8 +10,9 @@ box it passes; it is exact for pairs closer than half the smallest box height,
 so the cutoff must be below that (checked when the system is created, and on
 the CPU at every step).
 
-Three strategies, one output (``i``, ``j`` [E] int64 and edge vectors
-r_ij = x_j − x_i + shift [E, 3], same units as the positions):
+Three strategies, one output in the package's convention (``edge_index`` [2, E] int64 and
+``shifts`` [E, 3] in lattice vectors of ``box``, zeros without a box; r_ij from
+:func:`geoff.graph.neighbours.edge_vectors`):
 
 - :func:`dense_pairs`: every ordered pair i ≠ j, *without* a distance test.
   Pairs beyond the cutoff get a cutoff envelope of exactly 0 (value and
@@ -29,54 +31,61 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from .lattice import cell_heights, edge_vectors
 
-def minimum_image(vectors: Tensor, box: Tensor) -> Tensor:
-    """Wrap displacement vectors [E, 3] into the reduced triclinic ``box`` [3, 3] (rows a, b, c).
+
+def minimum_image_shifts(vectors: Tensor, box: Tensor) -> Tensor:
+    """Shifts [E, 3] (in lattice vectors) that wrap displacement vectors [E, 3] into the reduced
+    triclinic ``box`` [3, 3] (rows a, b, c): ``vectors + shifts @ box`` is the minimum image.
 
     Subtracts c, then b, then a, each rounded along its own axis, as OpenMM's
     reference platform does for triclinic boxes.
     """
-    vectors = vectors - torch.round(vectors[:, 2:3] / box[2, 2]) * box[2].unsqueeze(0)
-    vectors = vectors - torch.round(vectors[:, 1:2] / box[1, 1]) * box[1].unsqueeze(0)
-    vectors = vectors - torch.round(vectors[:, 0:1] / box[0, 0]) * box[0].unsqueeze(0)
-    return vectors
+    nc = -torch.round(vectors[:, 2:3] / box[2, 2])
+    vectors = vectors + nc * box[2].unsqueeze(0)
+    nb = -torch.round(vectors[:, 1:2] / box[1, 1])
+    vectors = vectors + nb * box[1].unsqueeze(0)
+    na = -torch.round(vectors[:, 0:1] / box[0, 0])
+    return torch.cat([na, nb, nc], dim=1)
 
 
-def _vectors(positions: Tensor, i: Tensor, j: Tensor, box: Optional[Tensor]) -> Tensor:
-    """r_ij = x_j − x_i (+ minimum-image shift, which carries no gradient)."""
-    vectors = positions[j] - positions[i]
-    if box is not None:
-        raw = vectors.detach()
-        vectors = vectors + (minimum_image(raw, box) - raw)
-    return vectors
+def _shifts(positions: Tensor, edge_index: Tensor, box: Optional[Tensor]) -> Tensor:
+    """Minimum-image shifts of the edges (zeros without a box); no gradient."""
+    if box is None:
+        return positions.new_zeros((edge_index.shape[1], 3))
+    raw = edge_vectors(positions.detach(), edge_index, positions.new_zeros((0, 3)), None)
+    return minimum_image_shifts(raw, box.detach())
 
 
-def all_ordered_pairs(n: int, device: torch.device) -> Tuple[Tensor, Tensor]:
-    """Every ordered pair (i, j), i ≠ j, of n atoms: two [n(n−1)] int64 tensors."""
+def all_ordered_pairs(n: int, device: torch.device) -> Tensor:
+    """Every ordered pair (i, j), i ≠ j, of n atoms: edge_index [2, n(n−1)] int64."""
     idx = torch.arange(n, device=device)
     i = idx.repeat_interleave(n)
     j = idx.repeat(n)
     keep = i != j
-    return i[keep], j[keep]
+    return torch.stack([i[keep], j[keep]], dim=0)
 
 
-def dense_pairs(positions: Tensor, pair_i: Tensor, pair_j: Tensor,
-                box: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+def dense_pairs(positions: Tensor, pairs: Tensor, box: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
     """Precomputed pairs (see :func:`all_ordered_pairs`), no distance test: static shapes."""
-    return pair_i, pair_j, _vectors(positions, pair_i, pair_j, box)
+    return pairs, _shifts(positions, pairs, box)
 
 
-def cutoff_pairs(positions: Tensor, box: Optional[Tensor], cutoff: float) -> Tuple[Tensor, Tensor, Tensor]:
-    """All ordered pairs i ≠ j closer than ``cutoff`` (O(N²) memory and time)."""
-    n = positions.shape[0]
-    i, j = all_ordered_pairs(n, positions.device)
-    vectors = _vectors(positions.detach(), i, j, box)
+def _within(positions: Tensor, edge_index: Tensor, box: Optional[Tensor], cutoff: float) -> Tuple[Tensor, Tensor]:
+    """The edges (and their shifts) shorter than ``cutoff`` (``nonzero``: one host synchronisation)."""
+    pos = positions.detach()
+    shifts = _shifts(pos, edge_index, box)
+    vectors = edge_vectors(pos, edge_index, shifts, box)
     keep = torch.nonzero((vectors * vectors).sum(-1) < cutoff * cutoff).squeeze(-1)
-    i, j = i[keep], j[keep]
-    return i, j, _vectors(positions, i, j, box)
+    return edge_index.index_select(1, keep), shifts.index_select(0, keep)
 
 
-def cell_list_pairs(positions: Tensor, box: Optional[Tensor], cutoff: float) -> Tuple[Tensor, Tensor, Tensor]:
+def cutoff_pairs(positions: Tensor, box: Optional[Tensor], cutoff: float) -> Tuple[Tensor, Tensor]:
+    """All ordered pairs i ≠ j closer than ``cutoff`` (O(N²) memory and time)."""
+    return _within(positions, all_ordered_pairs(positions.shape[0], positions.device), box, cutoff)
+
+
+def cell_list_pairs(positions: Tensor, box: Optional[Tensor], cutoff: float) -> Tuple[Tensor, Tensor]:
     """Ordered pairs i ≠ j closer than ``cutoff``, found through a cell list (O(N)).
 
     Cells are at least ``cutoff`` wide along each lattice direction (each Cartesian
@@ -91,14 +100,7 @@ def cell_list_pairs(positions: Tensor, box: Optional[Tensor], cutoff: float) -> 
         inv = torch.linalg.inv(box)
         frac = pos @ inv
         frac = frac - torch.floor(frac)
-        # heights of the cell along each lattice direction: V / |b × c| etc.
-        volume = torch.abs(torch.linalg.det(box))
-        areas = torch.stack([
-            torch.linalg.norm(torch.linalg.cross(box[1], box[2])),
-            torch.linalg.norm(torch.linalg.cross(box[2], box[0])),
-            torch.linalg.norm(torch.linalg.cross(box[0], box[1])),
-        ])
-        counts = torch.floor(volume / areas / cutoff).to(torch.int64).clamp(min=1)
+        counts = torch.floor(cell_heights(box) / cutoff).to(torch.int64).clamp(min=1)
         if bool((counts < 3).any()):
             return cutoff_pairs(positions, box, cutoff)
         scaled = frac
@@ -136,9 +138,5 @@ def cell_list_pairs(positions: Tensor, box: Optional[Tensor], cutoff: float) -> 
     centre = torch.arange(n, device=device).view(n, 1, 1).expand_as(candidates)
     ok = (candidates >= 0) & (candidates != centre) & valid_cell.unsqueeze(-1)
     sel = torch.nonzero(ok.reshape(-1)).squeeze(-1)
-    i = centre.reshape(-1)[sel]
-    j = candidates.reshape(-1)[sel]
-    vectors = _vectors(pos, i, j, box)
-    keep = torch.nonzero((vectors * vectors).sum(-1) < cutoff * cutoff).squeeze(-1)
-    i, j = i[keep], j[keep]
-    return i, j, _vectors(positions, i, j, box)
+    edge_index = torch.stack([centre.reshape(-1)[sel], candidates.reshape(-1)[sel]], dim=0)
+    return _within(pos, edge_index, box, cutoff)
