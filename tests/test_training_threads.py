@@ -6,7 +6,7 @@ import torch
 from geoff.training import train
 from geoff.threads import MIN_ATOMS_PER_EXTRA_THREAD
 
-from test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
+from tests.test_training import DATA, _one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.skipif(not (DATA / "train.xyz").exists(), reason="ethanol data not available")
 
