@@ -19,7 +19,7 @@ def default_potential() -> str:
 
 
 def report(res, ensemble: str) -> None:
-    """Print the figures every integration run reports (an MDResult from geoff.mdlog)."""
+    """Print the figures every integration run reports (an MDResult from geoff.md.log)."""
     print(f"speed            {res.steps_per_s:.2f} steps/s = {res.ns_per_day:.4f} ns/day")
     print(f"energy drift     {res.drift_mev_per_atom_per_ps:+.4f} meV/atom/ps"
           + ("" if ensemble == "nve" else " (thermostatted)"))

@@ -25,7 +25,7 @@ from ase.neighborlist import natural_cutoffs, neighbor_list
 from tqdm.auto import tqdm
 
 import geoff
-from geoff.mdlog import energy_drift
+from geoff.md.log import energy_drift
 from geoff.io import atomic_path
 
 

@@ -21,8 +21,8 @@ from ase.io import read, write
 
 import geoff
 from geoff.cli.main import main
-from geoff.mdcompile import choose_path, expected_speedup
-from geoff.mdhealth import HealthMonitor, MDFailure, Snapshot, nearest_neighbours
+from geoff.md.compiling import choose_path, expected_speedup
+from geoff.md.health import HealthMonitor, MDFailure, Snapshot, nearest_neighbours
 from geoff.threads import MIN_ATOMS_PER_EXTRA_THREAD, apply_threads, choose_threads
 from tests.structures import SPECIES, water_box
 

@@ -1,39 +1,25 @@
-"""Molecular dynamics with ASE integrators: progress, trajectory, energy log, drift, plot."""
+"""Molecular dynamics with ASE integrators (``geoff md``, the default engine).
 
-from pathlib import Path
+Only what is ASE's lives here: the starting velocities, the dynamics (velocity Verlet for NVE,
+Langevin for NVT and equilibration), how to step them and read a frame, and the ASE trajectory.
+The loop, its health checks, the energy log, drift and plot are :mod:`geoff.md`'s.
+"""
+
 from typing import Optional
 
 import numpy as np
 from ase import units
-from ase.io import read
 from ase.io.trajectory import Trajectory
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from ase.md.verlet import VelocityVerlet
 
-from ..errors import GeoffInputError
 from ..io import atomic_path
+from ..md.health import (HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_ensemble,
+                         check_md_input, check_md_parameters)
+from ..md.log import MDResult, finish_run
+from ..md.loop import FAILED_FRAME, prepare_output_dir, run_in_chunks, write_failed_frame
 from ..units import FS_PER_PS
-from ..mdhealth import (HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_md_input,
-                        check_md_parameters)
-from ..mdlog import FAILED_FRAME, MDResult, finish_run, prepare_output_dir, run_in_chunks, write_failed_frame
-
-#: Molecule names accepted in place of a structure file (ase.build.molecule names also work).
-MOLECULE_ALIASES = {"ethanol": "CH3CH2OH", "methanol": "CH3OH", "water": "H2O"}
-
-
-def load_structure(spec: str):
-    """An ASE ``Atoms`` from a file ase.io reads (last frame) or a molecule name like "ethanol"."""
-    path = Path(spec)
-    if path.is_file():
-        return read(path, index=-1)
-    from ase.build import molecule
-    from ase.collections import g2
-
-    name = MOLECULE_ALIASES.get(spec, spec)
-    if name in g2.names:
-        return molecule(name)
-    raise GeoffInputError(f"{spec!r} is neither a structure file nor a molecule name (e.g. 'ethanol', 'CH4').")
 
 
 def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_k: float = 300.0,
@@ -51,14 +37,13 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
     energy conservation only for NVE.
 
     Every logged frame (each ``log_every`` steps) is checked by a
-    :class:`geoff.mdhealth.HealthMonitor` (``health_checks=False``: non-finite values only).
+    :class:`geoff.md.health.HealthMonitor` (``health_checks=False``: non-finite values only).
     When the run fails, or on Ctrl-C, the frames up to the last good one stay in
     ``trajectory.traj``, ``energies.csv`` and ``energies.png``, the failing frame goes to
-    ``failed-frame.xyz``, and :class:`geoff.mdhealth.MDFailure` (or ``MDInterrupted``) is raised.
+    ``failed-frame.xyz``, and :class:`geoff.md.health.MDFailure` (or ``MDInterrupted``) is raised.
     ``overwrite=False`` refuses an ``output_dir`` that holds an earlier run's results.
     """
-    if ensemble not in ("nve", "nvt"):
-        raise GeoffInputError(f"ensemble must be 'nve' or 'nvt', got {ensemble!r}.")
+    check_ensemble(ensemble)
     check_md_input(atoms, getattr(calculator, "potential", None))
     check_md_parameters(steps, timestep_fs, temperature_k, log_every, friction_per_fs, equilibration_steps)
     out = prepare_output_dir(output_dir, overwrite)

@@ -62,7 +62,7 @@ def run(args) -> int:
         path = export(args.potential, args.output, topology=pdb.topology, ml_atoms=ml_atoms, positions=pdb.positions,
                       outputs_forces=args.outputs_forces, neighbour_list=args.neighbour_list, dtype=args.dtype)
     else:
-        from ..ase.md import load_structure
+        from ..md.structure import load_structure
 
         atoms = load_structure(args.structure)
         periodic = bool(atoms.pbc.any())

@@ -107,7 +107,7 @@ def _ase_calculator(args, potential, atoms, steps_total: int):
 
     from ..ase import GeoffCalculator
     from ..errors import GeoffError
-    from ..mdcompile import PathChoice, choose_path, time_eager_call
+    from ..md.compiling import PathChoice, choose_path, time_eager_call
 
     eager = GeoffCalculator(potential, device=args.device, dtype=args.dtype)
     eager_s = time_eager_call(eager, atoms) if args.compile is None else None
@@ -129,7 +129,7 @@ def _ase_calculator(args, potential, atoms, steps_total: int):
 
 def _openmm_path(args, n_atoms: int, steps_total: int, potential, atoms):
     from ..ase import GeoffCalculator
-    from ..mdcompile import PathChoice, choose_path, time_eager_call
+    from ..md.compiling import PathChoice, choose_path, time_eager_call
 
     if args.backend == "torchforce" and args.compile is not False:
         if args.compile:
@@ -148,10 +148,11 @@ def _said(args, choice):
 
 
 def run(args) -> int:
-    from ..ase.md import load_structure, run_md
+    from ..ase.md import run_md
     from ..io import load_potential
-    from ..mdhealth import MDFailure, MDInterrupted, check_md_input
-    from ..mdlog import prepare_output_dir
+    from ..md.health import MDFailure, MDInterrupted, check_md_input
+    from ..md.loop import prepare_output_dir
+    from ..md.structure import load_structure
     from ..threads import apply_threads, choose_threads
 
     check_device(args.device)
@@ -195,7 +196,7 @@ def run(args) -> int:
 def _run_openmm(run, path):
     """Run OpenMM MD on ``path``; when the compiled path fails to compile, say so in one line and run eager."""
     from ..errors import GeoffError
-    from ..mdcompile import PathChoice
+    from ..md.compiling import PathChoice
 
     if not path.compiled:
         res = run(False)

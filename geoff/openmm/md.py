@@ -2,8 +2,10 @@
 
 The same run as :func:`geoff.ase.md.run_md`, in OpenMM: a System whose only
 force is geoff's (TorchForce or PythonForce), VerletIntegrator for NVE or
-LangevinMiddleIntegrator for NVT, a DCD or PDB trajectory, an energy log with
-the same columns and units as the ASE engine (eV, K, ps), drift and steps/s.
+LangevinMiddleIntegrator for NVT, a DCD or PDB trajectory. Only what is OpenMM's
+lives here (the System, Context and integrator, stepping them, reading a frame in
+geoff's units); the loop, its health checks, the energy log (same columns and units
+as the ASE engine: eV, K, ps), drift and steps/s are :mod:`geoff.md`'s.
 """
 
 import os
@@ -13,9 +15,10 @@ import numpy as np
 
 from ..errors import GeoffInputError
 from ..io import atomic_path, load_potential
-from ..mdhealth import HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_md_input, \
-    check_md_parameters
-from ..mdlog import FAILED_FRAME, finish_run, prepare_output_dir, run_in_chunks, write_failed_frame
+from ..md.health import (HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_ensemble,
+                         check_md_input, check_md_parameters)
+from ..md.log import finish_run
+from ..md.loop import FAILED_FRAME, prepare_output_dir, run_in_chunks, write_failed_frame
 from ..units import EV_PER_ANGSTROM_TO_KJ_PER_MOL_PER_NM, EV_TO_KJ_PER_MOL, FS_PER_PS, NM_TO_ANGSTROM
 
 
@@ -61,18 +64,17 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
                   threads: Optional[int] = None, **force_options):
     """Run OpenMM MD; writes ``trajectory.dcd|pdb``, ``energies.csv`` and ``energies.png`` into ``output_dir``.
 
-    Returns a :class:`geoff.mdlog.MDResult` (drift in meV/atom/ps from a line fit of the total energy).
+    Returns a :class:`geoff.md.log.MDResult` (drift in meV/atom/ps from a line fit of the total energy).
     ``platform``: "Reference", "CPU", "CUDA", "OpenCL"; ``threads``: the CPU platform's thread count
     (default: OpenMM's). ``force_options`` go to :func:`geoff.openmm.create_force` (outputs_forces,
     neighbour_list, dtype, device, cuda_graphs, compile).
 
     Each logged frame is checked as in :func:`geoff.ase.md.run_md` (``health_checks``,
     ``health_limits``); on a failure or Ctrl-C the frames up to the last good one are kept, the
-    failing frame goes to ``failed-frame.xyz`` and :class:`geoff.mdhealth.MDFailure` (or
+    failing frame goes to ``failed-frame.xyz`` and :class:`geoff.md.health.MDFailure` (or
     ``MDInterrupted``) is raised. ``overwrite=False`` refuses an ``output_dir`` holding earlier results.
     """
-    if ensemble not in ("nve", "nvt"):
-        raise GeoffInputError(f"ensemble must be 'nve' or 'nvt', got {ensemble!r}.")
+    check_ensemble(ensemble)
     if trajectory_format not in ("dcd", "pdb"):
         raise GeoffInputError(f"trajectory_format must be 'dcd' or 'pdb', got {trajectory_format!r}.")
     potential = load_potential(potential) if isinstance(potential, (str, os.PathLike)) else potential

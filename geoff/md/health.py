@@ -25,7 +25,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import GeoffError, GeoffInputError
+from ..errors import GeoffError, GeoffInputError
 
 #: one energy-log row: time ps, potential eV, kinetic eV, total eV, temperature K
 Row = Tuple[float, float, float, float, float]
@@ -96,6 +96,16 @@ class HealthLimits:
     separation: float = 3.0         # Å
 
 
+#: the ensembles every MD driver runs: velocity Verlet (nve) and Langevin (nvt)
+ENSEMBLES = ("nve", "nvt")
+
+
+def check_ensemble(ensemble: str) -> None:
+    """Raise GeoffInputError unless ``ensemble`` is one of :data:`ENSEMBLES`."""
+    if ensemble not in ENSEMBLES:
+        raise GeoffInputError(f"ensemble must be 'nve' or 'nvt', got {ensemble!r}.")
+
+
 def check_md_parameters(steps: int, timestep_fs: float, temperature_k: float, log_every: int,
                         friction_per_fs: float = 0.0, equilibration_steps: int = 0) -> None:
     """Raise GeoffInputError naming the first MD parameter that cannot work."""
@@ -126,7 +136,7 @@ def check_md_input(atoms, potential=None) -> None:
     """The checks every MD driver makes before anything else: the shared structure check
     (atoms present, finite positions, a sensible cell, known elements, no atoms too close),
     then at least two atoms."""
-    from .graph import check_atoms
+    from ..graph import check_atoms
 
     check_atoms(atoms, potential=potential, label="structure")
     check_md_atoms(atoms)
