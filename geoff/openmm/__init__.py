@@ -9,7 +9,8 @@ Units at this boundary (and only here): OpenMM's nm and kJ/mol in, geoff's Å an
 eV inside, with the factors from :mod:`geoff.units`.
 """
 
-from .export import build_module, export, read_export_info, system_spec
+from .export import export, read_export_info
+from .system import build_module, system_spec
 from .forces import BACKENDS, add_geoff_force, create_force, default_backend
 from .module import NEIGHBOUR_MODES, EnergyForcesModule, EnergyModule, GeoffOpenMMModule
 

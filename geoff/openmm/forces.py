@@ -24,7 +24,7 @@ import torch
 
 from ..errors import GeoffInputError
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
-from .export import DEFAULT_OUTPUTS_FORCES, SystemSpec, build_module, make_module, prepare_potential, system_spec
+from .system import DEFAULT_OUTPUTS_FORCES, SystemSpec, build_module, make_module, prepare_potential, system_spec
 
 BACKENDS = ("auto", "torchforce", "pythonforce")
 
@@ -148,7 +148,7 @@ def create_force(potential, spec: SystemSpec, backend: str = "auto",
                  outputs_forces: bool = DEFAULT_OUTPUTS_FORCES,
                  neighbour_list: str = "auto", dtype=None, device: Union[str, torch.device] = "cpu",
                  cuda_graphs: bool = False, force_group: int = 0, compile: bool = False):
-    """An OpenMM Force for ``spec`` (see :func:`geoff.openmm.export.system_spec`); not yet added to a System.
+    """An OpenMM Force for ``spec`` (see :func:`geoff.openmm.system.system_spec`); not yet added to a System.
 
     ``cuda_graphs`` sets TorchForce's ``useCUDAGraphs`` (CUDA platform only; needs the
     static-shape "dense" neighbour list). ``compile`` runs the PythonForce backend through

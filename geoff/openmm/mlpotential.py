@@ -48,7 +48,7 @@ class GeoffPotentialImpl(MLPotentialImpl):
 
     def __init__(self, name: str, model=None, **defaults):
         from ..errors import GeoffInputError
-        from .export import resolve_potential
+        from .system import resolve_potential
 
         if model is None:
             raise GeoffInputError('MLPotential("geoff") needs model=: a geoff potential file, a shipped potential '
@@ -86,7 +86,7 @@ class GeoffPotentialImpl(MLPotentialImpl):
         openmm-ml touches the System, then run openmm-ml's embedding ``embedding``."""
         from openmmml.mlpotential import MLPotential
 
-        from .export import check_system, system_spec
+        from .system import check_system, system_spec
 
         options = dict(self.defaults)
         options.update(args)
