@@ -3,9 +3,8 @@
 torch's default is one thread per core. For a small molecule a call is a few
 hundred tiny operators, and splitting each across threads costs more than it
 gains; on a machine where other jobs run, threads that wait for each other at
-every operator are much slower still (measured on a 2-core machine with other
-jobs running, load average ~7, eager, steps/s with 1 / 2 threads: ethanol
-208–216 / 19–22, a 1 536-atom water box 1.1–1.7 / 0.3). The policy here: an
+every operator are much slower still, at any size (benchmarks/README.md,
+"Measurements behind the code's defaults"). The policy here: an
 explicit request wins, then ``OMP_NUM_THREADS`` when set, else one thread below
 :data:`MIN_ATOMS_PER_EXTRA_THREAD` atoms and otherwise one thread per core that
 other jobs leave idle (1-minute load average), so a busy machine gets one thread

@@ -1,13 +1,14 @@
 """Eager or compiled energy + forces for an MD run.
 
 The compiled path (:class:`geoff.CompiledPotential`, torch.compile with inductor)
-costs a compilation of each system size first (8–26 s measured on 2 idle cores,
-less when inductor's on-disk cache already holds it) and then saves time on each
-step where it is faster, which depends on the system size (measured per MD step,
-benchmarks/README.md): 3.5× on ethanol with ASE, 2.5× over TorchForce with
-OpenMM, a tie around 1 500 atoms, 2–3.5× on periodic boxes of 6 000–20 000 atoms
-(ASE). :func:`choose_path` compiles when the steps of the run save more than the
-compilation costs; ``--compile`` / ``--no-compile`` decide instead.
+costs a compilation of each system size first (less when inductor's on-disk cache
+already holds it) and then saves time on each step where it is faster, which
+depends on the system size and the engine: small molecules and large periodic
+boxes gain, systems around 1 500 atoms do not (the timings behind
+:data:`COMPILE_SECONDS` and :func:`expected_speedup` are in benchmarks/README.md,
+"MD paths" and "Measurements behind the code's defaults"). :func:`choose_path`
+compiles when the steps of the run save more than the compilation costs;
+``--compile`` / ``--no-compile`` decide instead.
 """
 
 import os
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-#: seconds one compilation takes on 2 idle cores with a cold cache (measured 8–26 s)
+#: seconds one compilation is expected to take with a cold cache (benchmarks/README.md)
 COMPILE_SECONDS = 20.0
 
 
@@ -33,11 +34,12 @@ class PathChoice:
 
 
 def expected_speedup(n_atoms: int, engine: str = "ase") -> float:
-    """Measured per-step speed-up of the compiled path over the default eager one (1.0: none expected).
+    """Expected per-step speed-up of the compiled path over the default eager one (1.0: none expected).
 
-    Up to 32 atoms (small molecules: every pair is an edge, no neighbour list) 3.5× with ASE and
-    2.5× over OpenMM's TorchForce; from 6 000 atoms 2× with ASE; in between, and for large
-    systems in OpenMM (PythonForce, whose pair search is eager), no gain was measured.
+    The values are the benchmarks' (benchmarks/README.md, "MD paths"): a gain up to 32 atoms
+    (small molecules: every pair is an edge, no neighbour list; with ASE and over OpenMM's
+    TorchForce) and from 6 000 atoms with ASE; none in between, nor for large systems in
+    OpenMM (PythonForce, whose pair search is eager).
     """
     if n_atoms <= 32:
         return 3.5 if engine == "ase" else 2.5

@@ -1,20 +1,20 @@
 """A potential's energy and forces compiled into one kernel graph (torch.compile, inductor).
 
 Eager PyTorch spends most of a small molecule's energy + forces call in
-per-operator overhead (~300 ATen ops of 2–10 µs each for the EGNN), and in
+per-operator overhead (a few hundred small ATen ops for the EGNN), and in
 memory traffic of unfused elementwise chains (SiLU, its backward, products)
 for large systems. :class:`CompiledPotential` traces *energy and its gradient
 together* with ``torch.func.grad_and_value`` and compiles the whole thing once
 with inductor: weights frozen into the graph (``freezing``), the wrapper in C++
 (``cpp_wrapper``), static shapes, and on the CPU biases added in the elementwise
-kernels rather than by ``addmm`` (:class:`_BiasIntoPointwise`). Measured on this project's CPU (1 thread,
-shipped ethanol-egnn size, benchmarks/results/): see benchmarks/README.md.
+kernels rather than by ``addmm`` (:class:`_BiasIntoPointwise`). What each choice gains is in
+benchmarks/README.md ("The compiled path").
 
 Shapes are static, so edges are padded to a capacity that grows in steps of
-5 % (one compilation per capacity and atom count, ~10–30 s each on 2 cores,
-cached by inductor on disk between runs; in MD the edge count between Verlet
-rebuilds moves by < 1 %, so a capacity is rarely outgrown, and it never shrinks).
-Steps of 25 % padded water-1536 by 21 % and cost it all its gain. Padding edges join atom 0 to itself
+5 % (one compilation per capacity and atom count, cached by inductor on disk
+between runs; in MD the edge count between Verlet rebuilds moves by < 1 %, so a
+capacity is rarely outgrown, and it never shrinks). Coarser steps pad more edges,
+whose work can cost all the gain. Padding edges join atom 0 to itself
 with an offset of 2 r_c: their envelope is exactly 0, so they add exactly
 nothing to energies or forces (the contract every geoff model keeps, tested).
 
@@ -48,8 +48,6 @@ class _BiasIntoPointwise(CustomGraphPass):
     broadcast bias into the [E, F] output and then accumulates the product into
     it: an extra write and read of every per-edge activation. As ``mm`` plus an
     add, the add fuses into the elementwise kernel that follows (SiLU, …).
-    Measured (EGNN 64 × 4, float32, one thread, the same process, alternating):
-    water-1536 304 vs 353–413 ms per energy + forces call; ethanol 0.37 vs 0.38 ms.
     """
 
     def __call__(self, graph: torch.fx.Graph) -> None:
@@ -73,7 +71,7 @@ class _BiasIntoPointwise(CustomGraphPass):
         return "geoff-bias-into-pointwise-1"
 
 
-#: Inductor options of the compiled path (each measured, see the module docstring).
+#: Inductor options of the compiled path (each kept for what it gained: benchmarks/README.md).
 INDUCTOR_OPTIONS = {"freezing": True, "cpp_wrapper": True, "post_grad_custom_post_pass": _BiasIntoPointwise()}
 
 

@@ -34,25 +34,10 @@ class SE3TransformerPotential(Potential):
     ``parity_even=True`` only the parity-conserving couplings are kept and the energy is
     E(3)-invariant (tested to 1e-10 in float64), as a DFT energy surface is.
 
-    Sizes (measured 2026-11-29 on the shared 2-core CPU machine, float32, one thread; ethanol
-    rMD17 data, 950 training structures, same loss/optimiser as the EGNN potential, 40 min of
-    training each):
-
-    ===============  ======  ======================  =================================
-    size             params  test E / F MAE          CPU ms per energy+forces call,
-                             (meV/atom, meV/Å)       ethanol 9 / water 99 / 999 atoms
-    ===============  ======  ======================  =================================
-    lmax=1, C=16     19.8 k  0.79 / 22.1 (133 ep.)   3.5 / 35 / 514
-    lmax=2, C=16     37.2 k  1.18 / 23.1 (65 ep.)    6.1 / 129 / 2560
-    EGNN h=64, L=3   —       —                       1.6 / 11 / 137
-    ===============  ======  ======================  =================================
-
-    (3 layers, 4 heads; cutoff 5 Å, ~43 neighbours per atom in the 999-atom water cluster.)
-    At lmax=2 the middle layer's per-edge tensors [E, 2, C, 69] dominate (memory-bound).
-
-    Per epoch lmax=2 learns faster (valid force MAE 24 vs 34 meV/Å after 65 epochs), but at
-    equal training time and for MD speed lmax=1 wins, so it is the default; lmax=2 (and 3) are
-    supported and tested.
+    Sizes: at equal training time and for MD speed lmax=1 beats lmax=2 (which learns more per
+    epoch but costs several times more per call, its per-edge tensors being memory-bound), so
+    lmax=1 is the default; lmax=2 (and 3) are supported and tested. The sizes, errors and
+    timings compared are in benchmarks/README.md ("SE(3)-Transformer sizes").
 
     Args:
         species: element symbols, e.g. ["H", "C", "O"].

@@ -35,8 +35,8 @@ def export(potential, path: Union[str, os.PathLike], topology=None, atomic_numbe
         periodic: the force uses OpenMM's box vectors (default: the topology has a box).
         box_vectors: [3, 3] nm (or an OpenMM Quantity), used only to check the cutoff.
         outputs_forces: forward returns (energy, forces); then call ``setOutputsForces(True)`` on the
-            TorchForce. Default False (energy only; openmm-torch differentiates), measured the faster
-            (see DEFAULT_OUTPUTS_FORCES).
+            TorchForce. Default False (energy only; openmm-torch differentiates), never the slower
+            (see :data:`geoff.openmm.system.DEFAULT_OUTPUTS_FORCES`).
         neighbour_list: "auto", "dense", "pairs" or "cells".
         dtype: "float32"/"float64" (default: the potential's).
         positions: [P, 3] nm (or an OpenMM Quantity), optional: check the structure before exporting

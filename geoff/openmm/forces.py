@@ -7,14 +7,10 @@
   Python function each step that runs the same module in this process's torch —
   no openmm-torch ABI coupling, so it works with any torch.
 - ``backend="auto"``: TorchForce where openmm-torch imports, else PythonForce.
-  Measured with integration/openmm_benchmark.py (OpenMM CPU platform, one
-  thread, steps/s from process CPU time, median of 3 interleaved runs, EGNN
-  hidden 32 × 3 layers, cutoff 5 Å): ethanol TorchForce 862 vs PythonForce
-  599 steps/s; 387-atom water box 29.8 vs 31.1 steps/s (PythonForce ~4 %
-  ahead, about the run-to-run spread of ~3 %). TorchForce wins clearly where
-  the per-step overhead matters (small molecules, the launch-bound case on
-  GPUs too), ties on larger systems and needs no Python at run time, so
-  "auto" picks it.
+  TorchForce wins clearly where the per-step overhead matters (small
+  molecules, the launch-bound case on GPUs too), ties on larger systems and
+  needs no Python at run time, so "auto" picks it (the timings:
+  benchmarks/README.md, "Measurements behind the code's defaults").
 """
 
 from typing import Optional, Union
@@ -152,9 +148,9 @@ def create_force(potential, spec: SystemSpec, backend: str = "auto",
 
     ``cuda_graphs`` sets TorchForce's ``useCUDAGraphs`` (CUDA platform only; needs the
     static-shape "dense" neighbour list). ``compile`` runs the PythonForce backend through
-    :class:`geoff.CompiledPotential` (torch.compile; ~10–30 s to compile, then 2.5–3× faster
-    per step than TorchForce on small molecules, but 1.2× slower on a 192-atom box, where
-    the per-step pair search dominates: benchmarks/README.md); it implies
+    :class:`geoff.CompiledPotential` (torch.compile: a compilation first, then faster per step
+    than TorchForce on small molecules, but slower on boxes of a few hundred atoms, where the
+    per-step pair search dominates: benchmarks/README.md, "OpenMM ns/day"); it implies
     backend "pythonforce" (openmm-torch runs TorchScript, not compiled graphs).
     """
     if compile:

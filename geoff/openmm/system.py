@@ -28,15 +28,12 @@ from .module import NEIGHBOUR_MODES, EnergyForcesModule, EnergyModule, GeoffOpen
 
 #: ML atoms up to which "auto" uses the dense (static-shape, CUDA-graph-friendly) pair list.
 DENSE_MAX_ATOMS = 48
-#: ML atoms up to which "auto" uses all-pairs distances; above it a cell list. Measured (1 core,
-#: cutoff 5 Å, water): 387 atoms all-pairs 21 ms vs cells 30 ms; 2661 atoms 1750 ms vs 200 ms.
+#: ML atoms up to which "auto" uses all-pairs distances (O(N²), no binning overhead); above it a
+#: cell list (O(N)). The crossover was timed on water boxes (benchmarks/README.md).
 PAIRS_MAX_ATOMS = 800
 #: Whether the module returns forces itself (TorchForce.setOutputsForces(True)) by default.
-#: Measured with integration/openmm_benchmark.py (OpenMM CPU platform, one thread, steps/s from
-#: process CPU time, median of 3 interleaved runs, EGNN hidden 32 × 3 layers, cutoff 5 Å):
-#: ethanol, energy only 862 vs forces from the module 826 steps/s; 387-atom water box 29.8 vs
-#: 29.8 (run-to-run spread ~3 %). Returning only the energy (openmm-torch back-propagates) is
-#: never slower, so it is the default.
+#: Returning only the energy (openmm-torch back-propagates) was never slower in the benchmarks
+#: (benchmarks/README.md), so it is the default.
 DEFAULT_OUTPUTS_FORCES = False
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "single": torch.float32, "double": torch.float64}
