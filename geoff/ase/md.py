@@ -18,7 +18,7 @@ from ..io import atomic_path
 from ..md.health import (HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_ensemble,
                          check_md_input, check_md_parameters)
 from ..md.log import MDResult, finish_run
-from ..md.loop import FAILED_FRAME, prepare_output_dir, run_in_chunks, write_failed_frame
+from ..md.loop import FAILED_FRAME, prepare_output_dir, run_in_chunks, run_recorded, write_failed_frame
 from ..units import FS_PER_PS
 
 
@@ -99,7 +99,6 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
 
     rows = []
     traj_path, log_path, png_path = out / "trajectory.traj", out / "energies.csv", out / "energies.png"
-    stopped = None
     with atomic_path(traj_path) as tmp_traj:
         traj = Trajectory(str(tmp_traj), "w", atoms)
 
@@ -108,11 +107,9 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
             traj.write()
 
         try:
-            wall = run_in_chunks(steps, log_every, dyn.run, observe, commit, f"MD {ensemble.upper()} {n} atoms",
-                                 progress, monitor=monitor(ensemble), steps_done=lambda: dyn.nsteps,
-                                 salvage=salvage, on_failure=write_failed, timestep_fs=timestep_fs)
-        except (MDFailure, MDInterrupted) as exc:
-            stopped, wall = exc, exc.wall_s
+            wall, stopped = run_recorded(steps, log_every, dyn.run, observe, commit, f"MD {ensemble.upper()} {n} atoms",
+                                         progress, monitor=monitor(ensemble), steps_done=lambda: dyn.nsteps,
+                                         salvage=salvage, on_failure=write_failed, timestep_fs=timestep_fs)
         finally:
             traj.close()
     return finish_run(rows, n, wall, timestep_fs, ensemble, traj_path, log_path, png_path if plot else None,

@@ -38,8 +38,8 @@ def finish_run(rows: Sequence[Row], n_atoms: int, wall: float, timestep_fs: floa
                trajectory: Path, log_path: Path, png_path: Optional[Path], stopped=None,
                failed_frame: Optional[Path] = None) -> MDResult:
     """Write the energy log and plot of the frames in ``rows`` and return the run's figures; when the run
-    was ``stopped`` (an :class:`~geoff.md.health.MDFailure` or :class:`~geoff.md.health.MDInterrupted`), say in it which files were kept
-    and raise it (its ``result`` holds the figures of the part that ran)."""
+    was ``stopped`` (an :class:`~geoff.md.health.MDFailure` or :class:`~geoff.md.health.MDInterrupted`),
+    say in it which files were kept and raise it (its ``result`` holds the figures of the part that ran)."""
     if not rows and stopped is not None:  # the first frame already failed
         where = f"; the failing frame is in {failed_frame}" if failed_frame is not None and failed_frame.exists() else ""
         stopped.kept = f"Nothing was recorded{where}."

@@ -8,11 +8,11 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
-from ..errors import GeoffInputError
+from ..errors import GeoffError, GeoffInputError
 from ..io import atomic_path
 from ..units import FS_PER_PS
 from .health import HealthMonitor, MDFailure, MDInterrupted, Snapshot
@@ -190,6 +190,17 @@ def run_in_chunks(steps: int, log_every: int, advance: Callable[[int], None], ob
     wall = time.perf_counter() - t0
     bar.close()
     return wall
+
+
+def run_recorded(*args, **kwargs) -> Tuple[float, Optional[GeoffError]]:
+    """:func:`run_in_chunks` (same arguments) for the recorded part of a run: returns (wall time s,
+    None), or on a failure or Ctrl-C (its wall time, the :class:`MDFailure` / :class:`MDInterrupted`)
+    instead of raising it, so that the caller closes its trajectory first; :func:`geoff.md.log.finish_run`
+    then writes the log of the frames committed so far and raises it."""
+    try:
+        return run_in_chunks(*args, **kwargs), None
+    except (MDFailure, MDInterrupted) as exc:
+        return exc.wall_s, exc
 
 
 class _FiniteOnly:

@@ -15,10 +15,10 @@ import numpy as np
 
 from ..errors import GeoffInputError
 from ..io import atomic_path, load_potential
-from ..md.health import (HealthLimits, HealthMonitor, MDFailure, MDInterrupted, Snapshot, check_ensemble,
-                         check_md_input, check_md_parameters)
+from ..md.health import (HealthLimits, HealthMonitor, Snapshot, check_ensemble, check_md_input,
+                         check_md_parameters)
 from ..md.log import finish_run
-from ..md.loop import FAILED_FRAME, prepare_output_dir, run_in_chunks, write_failed_frame
+from ..md.loop import FAILED_FRAME, prepare_output_dir, run_recorded, write_failed_frame
 from ..units import EV_PER_ANGSTROM_TO_KJ_PER_MOL_PER_NM, EV_TO_KJ_PER_MOL, FS_PER_PS, NM_TO_ANGSTROM
 
 
@@ -142,7 +142,6 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
 
     traj_path = out / f"trajectory.{trajectory_format}"
     log_path, png_path = out / "energies.csv", out / "energies.png"
-    stopped = None
     with atomic_path(traj_path) as tmp_traj:
         with open(tmp_traj, "w" if trajectory_format == "pdb" else "wb") as fh:
             writer = app.DCDFile(fh, topology, dt, 0, log_every) if trajectory_format == "dcd" else None
@@ -155,13 +154,10 @@ def run_openmm_md(atoms, potential, steps: int, timestep_fs: float = 0.5, temper
                 else:
                     app.PDBFile.writeModel(topology, pos, fh, modelIndex=len(rows))
 
-            try:
-                wall = run_in_chunks(steps, log_every, integrator.step, observe, commit,
-                                     f"OpenMM {ensemble.upper()} {n} atoms", progress, monitor=monitor,
-                                     steps_done=lambda: context.getStepCount() - start_step, salvage=salvage,
-                                     on_failure=write_failed, timestep_fs=timestep_fs)
-            except (MDFailure, MDInterrupted) as exc:
-                stopped, wall = exc, exc.wall_s
+            wall, stopped = run_recorded(steps, log_every, integrator.step, observe, commit,
+                                         f"OpenMM {ensemble.upper()} {n} atoms", progress, monitor=monitor,
+                                         steps_done=lambda: context.getStepCount() - start_step, salvage=salvage,
+                                         on_failure=write_failed, timestep_fs=timestep_fs)
             if writer is None:
                 app.PDBFile.writeFooter(topology, fh)
 
