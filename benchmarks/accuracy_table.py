@@ -111,7 +111,7 @@ def plot(rows: list, path: str) -> None:
         for r in rows:
             if r["dataset"] == ds and r["curve"]:
                 t, f = zip(*r["curve"])
-                ax.plot(t, f, label=f"{r['model']}, {r['start']}, {r['recipe']}")
+                ax.plot(t, f, label=f"{r['run']} ({r['epochs']} epochs): {r['model']}, {r['recipe']}")
         for r in rows:
             if r["dataset"] == ds and not r["curve"] and r["valid_f"]:
                 ax.scatter([r["minutes"]], [r["valid_f"]], marker="*", s=120, color="k", label=r["run"], zorder=3)
