@@ -59,7 +59,7 @@ def test_existing_results_are_refused_unless_overwrite(tmp_path, capsys):
     assert rc == 0 and len(csv_rows(out / "energies.csv")) == 4
 
 
-def _check_kept(out: Path, traj_name: str = "trajectory.traj"):
+def _check_kept(out: Path, traj_name: str = "trajectory.traj", timestep_fs: float = 0.5):
     """The files of a failed run: log and trajectory agree frame for frame, plot and failing frame present."""
     rows = csv_rows(out / "energies.csv")
     assert len(rows) >= 1 and all(np.isfinite(float(r["total_eV"])) for r in rows)
@@ -69,24 +69,39 @@ def _check_kept(out: Path, traj_name: str = "trajectory.traj"):
         assert (out / traj_name).stat().st_size > 0
     assert (out / "energies.png").read_bytes()[:4] == b"\x89PNG"
     bad = read(out / "failed-frame.xyz")
-    assert len(bad) == 9 and bad.info["step"] > round(float(rows[-1]["time_ps"]) * 1000 / 0.5) - 1
+    assert len(bad) == 9 and bad.info["step"] > round(float(rows[-1]["time_ps"]) * 1000 / timestep_fs) - 1
     assert not list(out.glob(".*.tmp"))
     return rows, bad
 
 
-def test_too_long_time_step_stops_with_step_time_cause_and_fixes(tmp_path, capsys):
-    # before: exit 0, "mean temperature 19767 K", atoms kilometres apart
+def _failed_step(err: str, timestep_fs: float) -> int:
+    """The step named by "MD failed at step N (T ps)", checked against its time."""
+    words = err.split("MD failed at step ")[1].split()
+    step = int(words[0])
+    assert words[1] == f"({step * timestep_fs / 1000:.4f}"
+    return step
+
+
+@pytest.mark.parametrize("timestep, cause", [
+    (20.0, "apart"),        # the case as found: atoms collide within the first chunk
+    (4.0, "temperature"),   # heats up over the first chunk: the monitor's temperature check
+])
+def test_too_long_time_step_stops_with_step_time_cause_and_fixes(tmp_path, capsys, timestep, cause):
+    # before (time step 20 fs): exit 0, "mean temperature 19767 K", atoms kilometres apart
     out = tmp_path / "run"
-    rc, stdout, err = md(capsys, "--timestep", "20", "--steps", "400", "--log-every", "5", "--no-compile",
+    rc, stdout, err = md(capsys, "--timestep", str(timestep), "--steps", "400", "--log-every", "5", "--no-compile",
                          "--output", str(out))
-    assert rc == 3
-    assert "MD failed at step 5 (0.1000 ps)" in err and "temperature" in err and "smaller time step" in err
-    assert "lower temperature" in err and "training range" in err and "Traceback" not in err
+    assert rc == 3 and "Traceback" not in err
+    step = _failed_step(err, timestep)
+    assert 1 <= step <= 5 and cause in err and "smaller time step" in err
+    assert "lower temperature" in err and "training range" in err
     rows = csv_rows(out / "energies.csv")
-    assert len(rows) == 1 and len(read(out / "trajectory.traj", ":")) == 1
+    assert len(rows) == 1 and len(read(out / "trajectory.traj", ":")) == 1   # the starting frame only
     bad = read(out / "failed-frame.xyz")
-    assert bad.info["step"] == 5 and bad.info["temperature_K"] > 900
-    assert np.isfinite(bad.get_potential_energy()) and bad.get_forces().shape == (9, 3)
+    assert bad.info["step"] == step and len(bad) == 9
+    if cause == "temperature":
+        assert bad.info["temperature_K"] > 900
+        assert np.isfinite(bad.get_potential_energy()) and bad.get_forces().shape == (9, 3)
     assert stdout == ""                                     # no step ran well: no summary of the part that ran
 
 
@@ -113,14 +128,14 @@ def test_failure_while_equilibrating_records_nothing_but_the_failing_frame(tmp_p
 def test_engine_failure_inside_a_chunk_is_reported_at_its_step(tmp_path, capsys):
     # without the health checks the calculator's own collapse check stops the run inside a chunk
     out = tmp_path / "run"
-    rc, _, err = md(capsys, "--ensemble", "nvt", "--steps", "2000", "--temperature", "5000", "--no-compile",
+    rc, _, err = md(capsys, "--timestep", "20", "--steps", "400", "--no-compile",
                     "--no-health-checks", "--log-every", "50", "--output", str(out))
-    assert rc == 3 and "MD failed at step" in err and "the engine stopped" in err and "apart" in err
+    assert rc == 3 and "the engine stopped" in err and "apart" in err
     assert "Check the structure" not in err
-    step = int(err.split("MD failed at step ")[1].split()[0])
+    step = _failed_step(err, 20.0)
     assert step % 50 != 0                          # the exact step, not the end of the chunk
-    rows, bad = _check_kept(out)
-    assert bad.info["step"] == step and (step - 1) // 50 * 50 == round(float(rows[-1]["time_ps"]) * 2000)
+    rows, bad = _check_kept(out, timestep_fs=20.0)
+    assert bad.info["step"] == step and (step - 1) // 50 * 50 == round(float(rows[-1]["time_ps"]) * 1000 / 20.0)
 
 
 def test_openmm_blow_up_at_5000_k_is_caught(tmp_path, capsys):
