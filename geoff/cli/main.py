@@ -15,6 +15,7 @@ COMMANDS = {
     "finetune": "geoff.cli.finetune",
     "evaluate": "geoff.cli.evaluate",
     "label": "geoff.cli.label",
+    "committee": "geoff.cli.committee",
 }
 
 
