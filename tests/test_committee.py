@@ -192,3 +192,17 @@ def test_single_potential_has_no_committee_results():
     atoms.calc = geoff.GeoffCalculator(_member(1))
     with pytest.raises(PropertyNotImplementedError):
         atoms.calc.get_property("max_force_std", atoms)
+
+
+def test_committee_uncertainty_over_structures_matches_the_calculator():
+    from geoff.models.committee import committee_uncertainty
+
+    committee = build_committee([_member(1), _member(2)])
+    frames = [_ethanol(k) for k in range(3)]
+    u = committee_uncertainty(committee, frames)
+    for k, atoms in enumerate(frames):
+        energy, forces, calc = _evaluate(committee, atoms)
+        assert u["energy"][k] == energy and u["max_force_std"][k] == calc.results["max_force_std"]
+        np.testing.assert_array_equal(u["forces_std"][k], calc.results["forces_std"])
+    with pytest.raises(GeoffInputError, match="needs a committee potential"):
+        committee_uncertainty(_member(1), frames)

@@ -8,7 +8,8 @@ potential through ``Potential.forward`` or ``atomic_energies_raw`` (the trainer'
 sees the committee mean: its per-atom energy is the mean of the members' E_i, so its forces are
 the mean of the members' forces. :meth:`CommitteePotential.member_outputs` gives each member's
 energy and forces; :class:`geoff.GeoffCalculator` turns them into ``energy_std``, ``forces_std``
-and ``max_force_std`` (see :func:`committee_statistics`).
+and ``max_force_std`` (see :func:`committee_statistics`); :func:`committee_uncertainty` does it for
+a list of structures.
 
 Make one from trained members (same species in the same order, same cutoff; e.g. ``geoff train
 config.yaml --seed k --run-dir runs/member-k`` for k = 1..4)::
@@ -165,3 +166,29 @@ def build_committee(members: Sequence[Union[str, os.PathLike, Potential]]) -> Co
         raise GeoffInputError(f"a committee needs at least two members to have a spread, got {len(members)}.")
     loaded = [load_potential(m) if isinstance(m, (str, os.PathLike)) else m for m in members]
     return CommitteePotential.from_members(loaded)
+
+
+def committee_uncertainty(committee: Union[CommitteePotential, str, os.PathLike], structures: Sequence,
+                          device: Union[str, torch.device] = "cpu") -> Dict[str, np.ndarray]:
+    """The committee's predictions and spreads on each of ``structures`` (ase.Atoms), e.g. to pick
+    the configurations to label next.
+
+    Returns arrays over the S structures: energy [S] (eV), energy_std [S] (eV), max_force_std [S]
+    (eV/Å), and lists forces / forces_std of [N_s, 3] / [N_s] arrays (eV/Å); see
+    :func:`committee_statistics`.
+    """
+    from ..ase import GeoffCalculator
+
+    calc = GeoffCalculator(committee, device=device)
+    if calc.members is None:
+        raise GeoffInputError("committee_uncertainty needs a committee potential (geoff committee build), "
+                              f"got a single {calc.potential.model_type!r} potential.")
+    rows: Dict[str, list] = {"energy": [], "energy_std": [], "max_force_std": [], "forces": [], "forces_std": []}
+    for atoms in structures:
+        atoms = atoms.copy()
+        atoms.calc = calc
+        atoms.get_forces()
+        for name in rows:
+            rows[name].append(calc.results[name])
+    return {name: (np.asarray(v, dtype=np.float64) if name in ("energy", "energy_std", "max_force_std") else v)
+            for name, v in rows.items()}
