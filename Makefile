@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
 	$(PIP) install --quiet "numpy" "ase>=3.23" "e3nn==0.6.0" "vesin==0.6.2" \
-	    "tqdm" "matplotlib" "PyYAML" "pytest" "openmm==8.6.1" "openmmtorch==1.5" "openmmml"
+	    "tqdm" "matplotlib" "PyYAML" "pytest" "openmm==8.6.1" "openmmtorch==1.5" "openmmml" \
+	    "pyscf==2.14.0" "pyscf-dispersion==1.7.0"
 	# torch-cluster is a source distribution: it must build against the torch above
 	# (no build isolation) and on the CPU only where no matching CUDA toolkit exists.
 	# The first build takes ~25 min on 2 cores; pip caches the wheel afterwards.

@@ -13,7 +13,7 @@ from .errors import GeoffError, GeoffFileError, GeoffInputError  # noqa: E402
 from .graph import arrays_to_graph, complete_graph, structures_to_graph  # noqa: E402
 from .io import load_potential as load, save_potential as save, shipped_potentials  # noqa: E402
 from .models import MODEL_TYPES, CompiledPotential, EGNNPotential, Potential  # noqa: E402
-from .models import SE3TransformerPotential  # noqa: E402
+from .models import CommitteePotential, SE3TransformerPotential  # noqa: E402
 
 
 def __getattr__(name):
@@ -28,5 +28,5 @@ def __getattr__(name):
 __all__ = [
     "__version__", "GeoffError", "GeoffFileError", "GeoffInputError", "arrays_to_graph", "complete_graph", "structures_to_graph",
     "load", "save", "shipped_potentials", "MODEL_TYPES", "EGNNPotential", "Potential", "GeoffCalculator",
-    "SE3TransformerPotential", "CompiledPotential",
+    "SE3TransformerPotential", "CompiledPotential", "CommitteePotential",
 ]

@@ -11,7 +11,8 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from .. import keys
 from ..graph import VerletNeighbourList, check_atoms, check_distances, complete_graph
 from ..io import load_potential
-from ..models import CompiledPotential
+from ..models import CommitteePotential, CompiledPotential
+from ..models.committee import COMMITTEE_RESULTS, committee_statistics
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -38,6 +39,12 @@ class GeoffCalculator(Calculator):
 
     Results: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
     stress (eV/Å³, Voigt order xx yy zz yz xz xy; periodic cells only).
+
+    A :class:`geoff.CommitteePotential` gives the members' mean for all of these, and also
+    ``energy_std`` (eV), ``forces_std`` [N] (eV/Å: per atom the norm of the per-component standard
+    deviations, a rotation-invariant spread), ``max_force_std`` (eV/Å) and ``member_energies`` [M] (eV)
+    (see :func:`geoff.models.committee.committee_statistics`; standard deviations with ddof = 0).
+    Read them with ``atoms.calc.get_property("max_force_std", atoms)`` or ``atoms.calc.results``.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
@@ -59,6 +66,11 @@ class GeoffCalculator(Calculator):
         self.min_distance = float(min_distance)
         self.model = CompiledPotential(self.potential) if compile else self.potential
         self.complete_graph_atoms = int(complete_graph_atoms) if compile else 0
+        self.members = None
+        if isinstance(self.potential, CommitteePotential):  # each member once: mean and spread together
+            self.members = [CompiledPotential(m) for m in self.potential.members] if compile \
+                else list(self.potential.members)
+            self.implemented_properties = list(type(self).implemented_properties) + list(COMMITTEE_RESULTS)
 
     def check_state(self, atoms, tol: float = 1e-15):
         """ASE's change detection, with a fast answer for the common MD case (new positions):
@@ -96,6 +108,9 @@ class GeoffCalculator(Calculator):
         if want_stress and not atoms.pbc.all():
             raise PropertyNotImplementedError("stress is defined only for cells periodic in all three directions.")
         graph = self._graph(atoms)
+        if self.members is not None:
+            self._calculate_committee(graph, want_stress)
+            return
         out = self.model(graph, compute_forces=True, compute_stress=want_stress)
         energy = float(out[keys.ENERGY][0].detach())
         self.results["energy"] = energy
@@ -104,4 +119,15 @@ class GeoffCalculator(Calculator):
         self.results["forces"] = out[keys.FORCES].detach().cpu().numpy().astype(np.float64)
         if keys.STRESS in out:
             stress = out[keys.STRESS][0].detach().cpu().numpy().astype(np.float64)
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+
+    def _calculate_committee(self, graph, want_stress: bool) -> None:
+        out = self.potential.member_outputs(graph, compute_stress=want_stress, models=self.members)
+        forces = out[keys.FORCES].cpu().numpy().astype(np.float64)                  # [M, N, 3]
+        stats = committee_statistics(out[keys.ENERGY][:, 0].cpu().numpy().astype(np.float64), forces)
+        self.results.update(stats)
+        self.results["free_energy"] = stats["energy"]
+        self.results["energies"] = out[keys.ATOMIC_ENERGIES].cpu().numpy().astype(np.float64).mean(axis=0)
+        if want_stress:
+            stress = out[keys.STRESS][:, 0].cpu().numpy().astype(np.float64).mean(axis=0)
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)

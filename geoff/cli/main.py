@@ -14,6 +14,8 @@ COMMANDS = {
     "train": "geoff.cli.train",
     "finetune": "geoff.cli.finetune",
     "evaluate": "geoff.cli.evaluate",
+    "label": "geoff.cli.label",
+    "committee": "geoff.cli.committee",
 }
 
 

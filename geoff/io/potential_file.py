@@ -300,6 +300,18 @@ def load_potential(name_or_path: Union[str, os.PathLike], device: Union[str, tor
         build_model(model_type, {})  # raises the GeoffFileError naming the known types
     stored = sum(int(t.numel()) for t in state_dict.values())
     _check_config(path, MODEL_TYPES[model_type], config, stored)
+    if hasattr(MODEL_TYPES[model_type], "member_specs"):  # a committee: each member's config is checked alike
+        try:
+            specs = MODEL_TYPES[model_type].member_specs(config)
+        except GeoffError as exc:
+            raise GeoffFileError(f"{path}: {exc} (an edited or damaged potential file?)") from exc
+        if len(specs) > len(state_dict):
+            raise GeoffFileError(f"{path}: config lists {len(specs)} committee members but the file stores only "
+                                 f"{len(state_dict)} tensors (an edited or damaged potential file?).")
+        for member_type, member_config in specs:
+            if member_type not in MODEL_TYPES:
+                build_model(member_type, {})  # raises the GeoffFileError naming the known types
+            _check_config(path, MODEL_TYPES[member_type], member_config, stored)
     file_dtype = getattr(torch, payload.get("dtype", "float32"))
     _check_weights(path, model_type, config, state_dict, file_dtype)
     try:
