@@ -140,3 +140,13 @@ def test_geoff_finetune_twice_into_one_run_dir_is_refused(ethanol_potential, tmp
     assert (tmp_path / "ft" / "best.pt").read_bytes() == best
     assert main(args + ["--lr", "1e-2", "--overwrite"]) == 0
     assert (tmp_path / "ft" / "best.pt").read_bytes() != best
+
+
+def test_finetune_refuses_a_committee(ethanol_potential, tmp_path):
+    from geoff.models.committee import build_committee
+
+    path = tmp_path / "committee.pt"
+    geoff.save(build_committee([ethanol_potential, ethanol_potential]), path)
+    with pytest.raises(GeoffInputError, match="committee build"):
+        finetune(path, str(DATA / "train.xyz"), {"run_dir": str(tmp_path / "ft"), "progress": False})
+    assert not (tmp_path / "ft").exists()

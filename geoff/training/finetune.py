@@ -122,6 +122,11 @@ def finetune(potential_name_or_path, train, overrides: Optional[Dict] = None) ->
     Returns the trainer's summary (errors of the best EMA weights).
     """
     potential = load_potential(potential_name_or_path)
+    if potential.model_type == "committee":
+        raise GeoffInputError(
+            f"{potential_name_or_path} is a committee: fine-tuning it as one model would train the members' mean and "
+            "lose their spread. Fine-tune each member (geoff finetune MEMBER.pt ... --seed K) and build a new "
+            "committee from the results (geoff committee build ... -o committee.pt).")
     user = merge_config(FINETUNE_DEFAULTS, overrides, strict=False)
     user = merge_config(user, {"data": {"train": train}, "finetune": {"from": str(potential_name_or_path)}},
                         strict=False)
