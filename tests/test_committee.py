@@ -12,7 +12,8 @@ import geoff
 from geoff.cli.main import main
 from geoff.errors import GeoffFileError, GeoffInputError
 from geoff.graph import complete_graph
-from geoff.models.committee import CommitteePotential, build_committee, committee_statistics
+from geoff.io import build_committee
+from geoff.models.committee import CommitteePotential, committee_statistics
 
 
 def _member(seed, species=("H", "C", "O"), cutoff=4.0, dtype=torch.float64, **kw):
@@ -195,7 +196,7 @@ def test_single_potential_has_no_committee_results():
 
 
 def test_committee_uncertainty_over_structures_matches_the_calculator():
-    from geoff.models.committee import committee_uncertainty
+    from geoff.ase import committee_uncertainty
 
     committee = build_committee([_member(1), _member(2)])
     frames = [_ethanol(k) for k in range(3)]

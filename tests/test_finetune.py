@@ -143,7 +143,7 @@ def test_geoff_finetune_twice_into_one_run_dir_is_refused(ethanol_potential, tmp
 
 
 def test_finetune_refuses_a_committee(ethanol_potential, tmp_path):
-    from geoff.models.committee import build_committee
+    from geoff.io import build_committee
 
     path = tmp_path / "committee.pt"
     geoff.save(build_committee([ethanol_potential, ethanol_potential]), path)

@@ -23,7 +23,7 @@ def run(args) -> int:
 
     from ..errors import GeoffInputError
     from ..io import save_potential
-    from ..models.committee import build_committee
+    from ..io import build_committee
 
     output = Path(args.output)
     if output.exists() and not args.overwrite:

@@ -18,8 +18,7 @@ config.yaml --seed k --run-dir runs/member-k`` for k = 1..4)::
     committee = geoff.models.committee.build_committee(["m1.pt", "m2.pt"])   # Python
 """
 
-import os
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -155,40 +154,3 @@ def committee_statistics(energies: np.ndarray, forces: np.ndarray) -> Dict[str, 
     return {"energy": float(e.mean()), "forces": f.mean(axis=0), "energy_std": float(e.std()),
             "forces_std": forces_std, "max_force_std": float(forces_std.max()) if forces_std.size else 0.0,
             "member_energies": e}
-
-
-def build_committee(members: Sequence[Union[str, os.PathLike, Potential]]) -> CommitteePotential:
-    """A committee from potentials or potential files/shipped names (each loaded with ``geoff.load``).
-    Members must share species (same order) and cutoff (GeoffInputError otherwise)."""
-    from ..io import load_potential
-
-    if len(members) < 2:
-        raise GeoffInputError(f"a committee needs at least two members to have a spread, got {len(members)}.")
-    loaded = [load_potential(m) if isinstance(m, (str, os.PathLike)) else m for m in members]
-    return CommitteePotential.from_members(loaded)
-
-
-def committee_uncertainty(committee: Union[CommitteePotential, str, os.PathLike], structures: Sequence,
-                          device: Union[str, torch.device] = "cpu") -> Dict[str, np.ndarray]:
-    """The committee's predictions and spreads on each of ``structures`` (ase.Atoms), e.g. to pick
-    the configurations to label next.
-
-    Returns arrays over the S structures: energy [S] (eV), energy_std [S] (eV), max_force_std [S]
-    (eV/Å), and lists forces / forces_std of [N_s, 3] / [N_s] arrays (eV/Å); see
-    :func:`committee_statistics`.
-    """
-    from ..ase import GeoffCalculator
-
-    calc = GeoffCalculator(committee, device=device)
-    if calc.members is None:
-        raise GeoffInputError("committee_uncertainty needs a committee potential (geoff committee build), "
-                              f"got a single {calc.potential.model_type!r} potential.")
-    rows: Dict[str, list] = {"energy": [], "energy_std": [], "max_force_std": [], "forces": [], "forces_std": []}
-    for atoms in structures:
-        atoms = atoms.copy()
-        atoms.calc = calc
-        atoms.get_forces()
-        for name in rows:
-            rows[name].append(calc.results[name])
-    return {name: (np.asarray(v, dtype=np.float64) if name in ("energy", "energy_std", "max_force_std") else v)
-            for name, v in rows.items()}
