@@ -83,6 +83,17 @@ class Snapshot:
     forces: Optional[np.ndarray] = None
 
 
+def non_finite(snap: "Snapshot") -> Optional[str]:
+    """The first non-finite quantity of a frame (energy/temperature row, positions, forces), or None."""
+    if snap.row is not None and not np.all(np.isfinite(snap.row)):
+        return "the energy or temperature is not finite (the integration diverged)."
+    if not np.all(np.isfinite(snap.positions)):
+        return "positions are not finite (the integration diverged)."
+    if snap.forces is not None and not np.all(np.isfinite(snap.forces)):
+        return "forces are not finite."
+    return None
+
+
 @dataclass
 class HealthLimits:
     """Thresholds of :class:`HealthMonitor` (see the module docstring)."""
@@ -219,14 +230,9 @@ class HealthMonitor:
 
     def check(self, snap: Snapshot) -> Optional[str]:
         """What is wrong with this frame (one sentence), or None."""
-        if snap.row is not None and not np.all(np.isfinite(snap.row)):
-            return "the energy or temperature is not finite (the integration diverged)."
-        if not np.all(np.isfinite(snap.positions)):
-            return "positions are not finite (the integration diverged)."
-        if snap.forces is not None and not np.all(np.isfinite(snap.forces)):
-            return "forces are not finite."
-        if not self.enabled:
-            return None
+        problem = non_finite(snap)
+        if problem or not self.enabled:
+            return problem
         lim = self.limits
         if snap.row is not None and snap.row[4] > self.temperature_limit_k:
             what = "target" if self.ensemble == "nvt" else "starting temperature"

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import GeoffError, GeoffInputError
 from ..io import atomic_path
 from ..units import FS_PER_PS
-from .health import HealthMonitor, MDFailure, MDInterrupted, Snapshot
+from .health import HealthMonitor, MDFailure, MDInterrupted, Snapshot, non_finite
 
 
 #: file names an MD run writes into its output folder
@@ -210,8 +210,4 @@ class _FiniteOnly:
         return self.check(snap)
 
     def check(self, snap: Snapshot) -> Optional[str]:
-        if snap.row is not None and not np.all(np.isfinite(snap.row)):
-            return "the energy is not finite (the integration diverged)."
-        if not np.all(np.isfinite(snap.positions)):
-            return "positions are not finite (the integration diverged)."
-        return None
+        return non_finite(snap)
