@@ -20,6 +20,8 @@ after each epoch), and writes
 Training minutes are wall-clock minutes of the training loop on the machine
 that ran it (``optim.max_time_minutes`` is that budget); the load of a shared
 machine changes how much work fits in them, so compare runs made side by side.
+CPU minutes (the process's CPU time in the same stretches, all its threads)
+say how much of the machine each run actually got.
 """
 
 import argparse
@@ -64,6 +66,7 @@ def read_run(run_dir: str) -> dict:
         "start": f"fine-tuned from {start}" if start else "scratch",
         "recipe": f"lr {o['lr']:g}, batch {o['batch_size']}",
         "minutes": summary["train_time_s"] / 60.0, "epochs": int(summary["epochs"]),
+        "cpu_minutes": summary["train_cpu_s"] / 60.0 if "train_cpu_s" in summary else None,
         "test_e": summary.get("test_energy_mae_mev_per_atom"), "test_f": summary.get("test_forces_mae_mev_per_a"),
         "test_f_rmse": summary.get("test_forces_rmse_mev_per_a"), "valid_f": summary.get("valid_forces_mae_mev_per_a"),
         "curve": curve,
@@ -75,12 +78,14 @@ def mace_rows() -> list:
     for path in sorted(glob.glob(os.path.join(RESULTS, "mace-*-accuracy.json"))):
         with open(path) as fh:
             r = json.load(fh)
-        name = os.path.basename(path)[len("mace-"):-len("-accuracy.json")]
+        name = r.get("dataset") or os.path.basename(path)[len("mace-"):-len("-accuracy.json")]
+        curve = [(c["wall_minutes"], c["valid_force_mae"]) for c in r.get("curve", [])]
         rows.append({"run": f"MACE ({os.path.basename(path)})", "dataset": name, "model": "MACE small",
-                     "start": "scratch", "recipe": "MACE defaults", "minutes": r["budget_minutes"],
+                     "start": "scratch", "recipe": "MACE defaults",
+                     "minutes": r.get("wall_minutes", r["budget_minutes"]), "cpu_minutes": r.get("cpu_minutes"),
                      "epochs": r["epochs"], "test_e": r.get("energy_mae_mev_per_atom"),
                      "test_f": r.get("force_mae_mev_per_a"), "test_f_rmse": r.get("force_rmse_mev_per_a"),
-                     "valid_f": r.get("valid_force_mae"), "curve": []})
+                     "valid_f": r.get("valid_force_mae"), "curve": curve})
     return rows
 
 
@@ -89,12 +94,12 @@ def _fmt(v, digits: int) -> str:
 
 
 def table(rows: list) -> str:
-    lines = ["| data | model | start | recipe | minutes | epochs | test E MAE (meV/atom) | test F MAE (meV/Å) "
+    lines = ["| data | model | start | recipe | minutes | CPU minutes | epochs | test E MAE (meV/atom) | test F MAE (meV/Å) "
              "| test F RMSE (meV/Å) | valid F MAE (meV/Å) | run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["dataset"], r["minutes"], r["test_f"] or 0.0)):
         lines.append(f"| {r['dataset']} | {r['model']} | {r['start']} | {r['recipe']} | {r['minutes']:.0f} "
-                     f"| {r['epochs']} | {_fmt(r['test_e'], 2)} | {_fmt(r['test_f'], 1)} | {_fmt(r['test_f_rmse'], 1)} "
+                     f"| {_fmt(r.get('cpu_minutes'), 0)} | {r['epochs']} | {_fmt(r['test_e'], 2)} | {_fmt(r['test_f'], 1)} | {_fmt(r['test_f_rmse'], 1)} "
                      f"| {_fmt(r['valid_f'], 1)} | {r['run']} |")
     return "\n".join(lines)
 
@@ -111,7 +116,7 @@ def plot(rows: list, path: str) -> None:
         for r in rows:
             if r["dataset"] == ds and r["curve"]:
                 t, f = zip(*r["curve"])
-                ax.plot(t, f, label=f"{r['run']} ({r['epochs']} epochs): {r['model']}, {r['recipe']}")
+                ax.plot(t, f, ls="--" if r["model"].startswith("MACE") else "-", label=f"{r['run']} ({r['epochs']} epochs): {r['model']}, {r['recipe']}")
         for r in rows:
             if r["dataset"] == ds and not r["curve"] and r["valid_f"]:
                 ax.scatter([r["minutes"]], [r["valid_f"]], marker="*", s=120, color="k", label=r["run"], zorder=3)

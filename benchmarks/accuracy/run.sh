@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
-# Accuracy per CPU budget (make bench-accuracy): trains every run below on one thread,
-# one after the other, then writes benchmarks/results/accuracy.{md,json,png}.
-#   bash benchmarks/accuracy/run.sh            # ~160 minutes on a quiet 2-core machine
-# Each run folder is runs/accuracy/<name>; an existing one is replaced (--overwrite).
+# Accuracy per CPU budget (make bench-accuracy): geoff's models and MACE small (trained by
+# its own trainer, benchmarks/peers/train_mace.py, in benchmarks/.venv-peers from
+# `make bench-peers`) on the same data, one torch thread each, then the table and plot
+# benchmarks/results/accuracy.{md,json,png}.
+#
+#   bash benchmarks/accuracy/run.sh            # ~100 minutes on a 2-core machine
+#   LONG=1 bash benchmarks/accuracy/run.sh     # adds the 100-minute ethanol EGNN run
+#
+# The runs of one data set start together and share the machine for the same 45 wall-clock
+# minutes (three processes on two cores: ~30 CPU minutes each; the table gives each run's CPU
+# minutes). Run folders are runs/accuracy/<name>; an existing one is replaced (--overwrite).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 GEOFF=.venv/bin/geoff
+MACE="benchmarks/.venv-peers/bin/python benchmarks/peers/train_mace.py"
 B=../shared/data/3bpa
+WALL=${WALL:-45}
 export OMP_NUM_THREADS=1
-# 3BPA (adds N; ωB97X), 30 minutes: from scratch vs fine-tuned from the shipped ethanol potential
-$GEOFF train benchmarks/accuracy/3bpa-egnn-scratch.yaml --overwrite --no-progress
+mkdir -p runs/accuracy
+test -x benchmarks/.venv-peers/bin/python || { echo "MACE's environment is missing: make bench-peers"; exit 1; }
+
+# ethanol (rMD17, PBE/def2-SVP): EGNN, SE(3)-Transformer, MACE small, side by side
+$GEOFF train benchmarks/accuracy/ethanol-egnn-cpu30.yaml --overwrite --no-progress --max-time-minutes "$WALL" &
+$GEOFF train benchmarks/accuracy/ethanol-se3-cpu30.yaml --overwrite --no-progress --max-time-minutes "$WALL" &
+$MACE --data ethanol --budget-minutes "$WALL" > runs/accuracy-mace-ethanol.log 2>&1 &
+wait
+
+# 3BPA (adds N; ωB97X; tested on 300/600/1200 K): fine-tuned from the shipped ethanol potential,
+# from scratch, MACE small, side by side
 $GEOFF finetune ethanol-egnn $B/train_300K.xyz --isolated-atoms $B/iso_atoms.xyz --test $B/train_mixedT.xyz \
-    --max-time-minutes 30 --run-dir runs/accuracy/3bpa-egnn-finetune --overwrite --no-progress
-# ethanol, 100 minutes: the shipped recipe with a longer budget
-$GEOFF train benchmarks/accuracy/ethanol-egnn-100.yaml --overwrite --no-progress
+    --max-time-minutes "$WALL" --run-dir runs/accuracy/3bpa-egnn-finetune-cpu30 --overwrite --no-progress &
+$GEOFF train benchmarks/accuracy/3bpa-egnn-scratch-cpu30.yaml --overwrite --no-progress --max-time-minutes "$WALL" &
+$MACE --data 3bpa --budget-minutes "$WALL" > runs/accuracy-mace-3bpa.log 2>&1 &
+wait
+
+if [ "${LONG:-0}" = 1 ]; then
+  $GEOFF train benchmarks/accuracy/ethanol-egnn-100.yaml --overwrite --no-progress
+fi
 .venv/bin/python benchmarks/accuracy_table.py runs/accuracy/*/

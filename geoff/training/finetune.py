@@ -37,7 +37,7 @@ from .statistics import species_of
 from .trainer import Trainer, check_run_dir
 
 FINETUNE_DEFAULTS: Dict = {
-    # lr and batch: the best of three measured fine-tuning ethanol-egnn to 3BPA (benchmarks/results/accuracy.md)
+    # lr and batch: the best of three measured fine-tuning ethanol-egnn to 3BPA (benchmarks/results/accuracy-2026-12-01.md)
     "optim": {"lr": 2e-3, "warmup_steps": 20, "batch_size": 8, "ema_decay": 0.99, "max_epochs": 200,
               "plateau_patience": 10, "early_stopping_patience": 50,
               "anneal_fraction": 0.35},  # with a time budget: LR annealed to min_lr over its last 35 %

@@ -137,6 +137,7 @@ class Trainer:
         # progress state
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.elapsed = 0.0
+        self.cpu_elapsed = 0.0  # CPU seconds of this process (all its threads) in the same stretches
         self.best_val, self.bad_validations = math.inf, 0
         self.epoch_loss_sum, self.epoch_loss_count = 0.0, 0
         self.history: List[Dict[str, float]] = []
@@ -165,7 +166,8 @@ class Trainer:
             "schedule": self.schedule.state_dict(), "ema": self.ema.state_dict(),
             "rng_torch": torch.get_rng_state(), "rng_python": list(random.getstate()[1]),
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
-            "elapsed": self.elapsed, "best_val": self.best_val, "bad_validations": self.bad_validations,
+            "elapsed": self.elapsed, "cpu_elapsed": self.cpu_elapsed, "best_val": self.best_val,
+            "bad_validations": self.bad_validations,
             "epoch_loss_sum": self.epoch_loss_sum, "epoch_loss_count": self.epoch_loss_count,
             "history": self.history,
         }
@@ -180,6 +182,7 @@ class Trainer:
         for k in ("epoch", "step_in_epoch", "global_step", "elapsed", "best_val", "bad_validations",
                   "epoch_loss_sum", "epoch_loss_count", "history"):
             setattr(self, k, state[k])
+        self.cpu_elapsed = state.get("cpu_elapsed", 0.0)  # absent in checkpoints of geoff before it was counted
         self.resumed = True
 
     def save_checkpoint(self) -> None:
@@ -250,6 +253,7 @@ class Trainer:
         if improved:
             self.best_val = val_loss
         row = {"epoch": self.epoch, "step": self.global_step, "time_s": round(self.elapsed, 2),
+               "cpu_s": round(self.cpu_elapsed, 2),
                "lr": self.optimizer.param_groups[0]["lr"], "train_loss": train_loss, "valid_loss": val_loss,
                **{f"valid_{k}": v for k, v in metrics.summary().items()}}
         self.history.append(row)
@@ -306,9 +310,10 @@ class Trainer:
             bar = tqdm(total=len(all_batches), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}",
                        disable=not (self.cfg["progress"] and self.rank == 0), leave=False, mininterval=1.0)
             while self.step_in_epoch < len(all_batches):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 loss = self.train_step(all_batches[self.step_in_epoch])
                 self.elapsed += time.perf_counter() - t0
+                self.cpu_elapsed += time.process_time() - c0
                 self.step_in_epoch += 1
                 self.global_step += 1
                 self.epoch_loss_sum += loss
@@ -335,10 +340,11 @@ class Trainer:
             if due or stop:
                 train_loss = self.epoch_loss_sum / max(self.epoch_loss_count, 1)
                 self.epoch_loss_sum, self.epoch_loss_count = 0.0, 0
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 if self._validate(train_loss) and not stop:
                     stop, self.stopped_by = True, "early_stopping"
                 self.elapsed += time.perf_counter() - t0
+                self.cpu_elapsed += time.process_time() - c0
                 if self.rank == 0 and self.cfg["progress"]:
                     r = self.history[-1]
                     tqdm.write(f"epoch {self.epoch:4d} step {self.global_step:6d} {r['time_s']:8.1f}s "
@@ -353,7 +359,8 @@ class Trainer:
     def finish(self) -> Dict[str, float]:
         """Write last.pt, plots and (for the best EMA weights) validation and test errors."""
         summary: Dict[str, float] = {"epochs": self.epoch, "steps": self.global_step,
-                                     "train_time_s": self.elapsed, "best_valid_loss": self.best_val,
+                                     "train_time_s": self.elapsed,
+                                     "train_cpu_s": self.cpu_elapsed, "best_valid_loss": self.best_val,
                                      "threads": self.threads.threads, "threads_reason": self.threads.reason}
         if self.rank != 0:
             return summary
