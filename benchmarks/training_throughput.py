@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/training_throughput.py                      # shipped EGNN size, ethanol
     .venv/bin/python benchmarks/training_throughput.py --model se3 --steps 20
     .venv/bin/python benchmarks/training_throughput.py --batch-sizes 4 8 16 32 --threads 1 2
+    .venv/bin/python benchmarks/training_throughput.py --compile --threads 1 --no-ddp --batch-sizes 8
 
 One row per (threads, batch size): the full training step of ``geoff train``
 (energy + forces forward, the force loss's double backward, AdamW, EMA) on the
@@ -45,8 +46,12 @@ def _config(model: str, batch_size: int) -> dict:
     }
 
 
-def measure(model: str, batch_size: int, steps: int, warmup: int) -> dict:
-    """ms per training step in this process (rank/world from torchrun when set)."""
+def measure(model: str, batch_size: int, steps: int, warmup: int, compile: bool = False) -> dict:
+    """ms per training step in this process (rank/world from torchrun when set).
+
+    ``compile``: the per-atom energy network goes through ``torch.compile`` (dynamic shapes); forces
+    and the force loss's double backward stay in autograd around it. Returns the error text instead
+    of timings when the step fails (torch 2.9: AOTAutograd has no double backward)."""
     import numpy as np
     import torch
 
@@ -58,13 +63,21 @@ def measure(model: str, batch_size: int, steps: int, warmup: int) -> dict:
     cfg = make_config(_config(model, batch_size))
     torch.manual_seed(0)
     data, net = prepare(cfg)
+    if compile:
+        import torch._functorch.config as functorch_config
+
+        functorch_config.donated_buffer = False  # else the first error is about donated buffers
+        net.atomic_energies_raw = torch.compile(net.atomic_energies_raw, dynamic=True)
     trainer = Trainer(cfg, net, data, rank, world)
     order = np.random.default_rng(0).permutation(len(data.train))
     times = []
     for k in range(warmup + steps):
         idx = order[(k * batch_size) % (len(order) - batch_size):][:batch_size]
         t0 = time.perf_counter()
-        trainer.train_step(idx)
+        try:
+            trainer.train_step(idx)
+        except RuntimeError as exc:
+            return {"error": str(exc).strip().splitlines()[-1], "rank": rank}
         times.append(time.perf_counter() - t0)
     ms = 1e3 * float(np.median(times[warmup:]))
     return {"ms_per_step": ms, "configs_per_s": batch_size / ms * 1e3,
@@ -74,7 +87,7 @@ def measure(model: str, batch_size: int, steps: int, warmup: int) -> dict:
 def run_single(args, threads: int, batch_size: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=ROOT)
     cmd = [sys.executable, __file__, "--worker", "--model", args.model, "--batch-sizes", str(batch_size),
-           "--steps", str(args.steps), "--warmup", str(args.warmup)]
+           "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--compile"] if args.compile else [])
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -97,10 +110,11 @@ def main(argv=None) -> int:
     p.add_argument("--no-ddp", action="store_true", help="skip the two-process data-parallel rows")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--compile", action="store_true", help="torch.compile the energy network inside the step")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(measure(args.model, args.batch_sizes[0], args.steps, args.warmup)), flush=True)
+        print(json.dumps(measure(args.model, args.batch_sizes[0], args.steps, args.warmup, args.compile)), flush=True)
         return 0
     print(f"training step, {args.model} ({SIZES[args.model]}), ethanol 950 configurations, "
           f"median of {args.steps} steps; load average {os.getloadavg()[0]:.1f} at the start")
@@ -111,6 +125,10 @@ def main(argv=None) -> int:
         if not args.no_ddp:
             rows.append(("DDP 2 processes × 1 thread", run_ddp(args, bs)))
         for name, r in rows:
+            if "error" in r:
+                print(f"| {name}{' compiled' if args.compile else ''} | {bs} | fails: {r['error']} | – | – |",
+                      flush=True)
+                continue
             print(f"| {name} | {bs} | {r['ms_per_step']:.1f} | {r['configs_per_s']:.0f} | {r['epochs_per_min']:.2f} |",
                   flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
