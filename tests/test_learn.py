@@ -206,6 +206,36 @@ def test_selection_takes_the_most_uncertain_frames_spaced_within_bounds():
     assert select_spread([2, 1], 10) == [(0, 0), (0, 1), (1, 0)]
 
 
+@pytest.mark.parametrize("start", ["single", "committee"])
+def test_a_loop_from_a_potential_fine_tunes_its_members(scratch_run, tmp_path, start):
+    settings, _, _ = scratch_run
+    first = Path(settings.run_dir)
+    potential = first / ("iter-000/member-0/best.pt" if start == "single" else "committee.pt")
+    run = tmp_path / "run"
+    result = learn(_settings(tmp_path, run, from_scratch=False, model_config=None, potential=str(potential),
+                             max_iterations=1, test_frames=0, initial_labels=3), progress=False, log=None)
+    state = json.loads((run / STATE_FILE).read_text())
+    rec = state["iterations"][0]
+    assert result.stop_reason == "iterations" and result.test is None
+    # a single potential explores alone and its first labels are spread over the run; a committee selects
+    if start == "single":
+        assert rec["selected_by"].startswith("spread evenly") and rec["labels"] == 3
+        assert "max_force_std_mev_per_a" not in rec["true_error"]
+    else:
+        assert rec["selected_by"].startswith("max atomic force std") and rec["true_error"]["max_force_std_mev_per_a"] > 0
+    assert np.isfinite(rec["true_error"]["forces_mae_mev_per_a"])
+    final = load_potential(run / "committee.pt")
+    assert final.num_members == 2
+    # every member was fine-tuned from the start potential (its weights moved away from it)
+    origin = load_potential(potential)
+    origins = origin.members if start == "committee" else [origin, origin]
+    for member, o in zip(final.members, origins):
+        moved = max(float((a - b).abs().max()) for a, b in zip(member.state_dict().values(), o.state_dict().values())
+                    if a.dtype.is_floating_point and a.shape == b.shape)
+        assert moved > 0
+    assert final.metadata["start"] == str(potential)
+
+
 # ----------------------------------------------------------------------------- SIGKILL in every stage
 def _state(run: Path):
     try:
@@ -262,6 +292,7 @@ def test_sigkill_in_md_labelling_and_training_resumes_to_the_uninterrupted_label
     for ready, what in ((_at("explore", 1), "the MD of iteration 1"), (_labelling, "labelling iteration 1"),
                         (_training, "training iteration 1")):
         _kill_when(cmd, env, run, ready, what)
+        assert ready(run), f"killed after {what}"
         for path in sorted(run.glob("iter-*/labels.xyz")):  # labels written so far stay byte for byte
             data = path.read_bytes()
             assert data.startswith(kept.get(path, b""))
