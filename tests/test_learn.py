@@ -219,7 +219,7 @@ def test_a_loop_from_a_potential_fine_tunes_its_members(scratch_run, tmp_path, s
     assert result.stop_reason == "iterations" and result.test is None
     # a single potential explores alone and its first labels are spread over the run; a committee selects
     if start == "single":
-        assert rec["selected_by"].startswith("spread evenly") and rec["labels"] == 3
+        assert rec["selected_by"].startswith("start structures, displaced copies and frames spread") and rec["labels"] == 3
         assert "max_force_std_mev_per_a" not in rec["true_error"]
     else:
         assert rec["selected_by"].startswith("max atomic force std") and rec["true_error"]["max_force_std_mev_per_a"] > 0

@@ -4,8 +4,9 @@ Each exploration run starts from a start structure with Maxwell–Boltzmann velo
 temperature and is checked every ``sample_every`` steps by the MD health checks of
 :mod:`geoff.md.health` (a broken bond, a collapse, a runaway temperature stop it) and by the
 committee: a frame whose max atomic force std exceeds ``upper_bound`` stops the run too (the
-potential is guessing there; MD beyond it explores artefacts, not chemistry). The frames checked
-before the stop are the candidates for labelling.
+potential is guessing there; MD beyond it explores artefacts, not chemistry). The start structure
+(frame 0) is exempt: it is the user's, physical however unsure the committee is about it. The
+frames checked before the stop are the candidates for labelling.
 """
 
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class _UncertaintyMonitor:
         return None
 
     def start(self, snap: Snapshot) -> Optional[str]:
-        return self.health.start(snap) or self._bound()
+        return self.health.start(snap)  # the start structure is the user's: trusted however unsure the committee
 
     def check(self, snap: Snapshot) -> Optional[str]:
         return self.health.check(snap) or self._bound()

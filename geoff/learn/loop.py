@@ -13,10 +13,12 @@ Each iteration i (folder ``iter-NNN`` of the run folder) goes through five stage
 4. train     — every member fine-tuned on all labels so far → ``member-K/``.
 5. committee — the members → ``committee.pt`` (and the run folder's ``committee.pt``).
 
-Before the first committee exists (start from one potential, or from scratch) iteration 0
-explores with that potential (or takes the start structures and randomly displaced copies of
-them when there is no potential, or it lacks an element), labels ``initial_labels`` frames spread
-over the runs, and trains the members from it (or from scratch). After the loop: ``test/`` (fresh
+Before the first committee exists (start from one potential, or from scratch) iteration 0 labels
+``initial_labels`` frames: the start structures, randomly displaced copies of them (half of the
+frames; all of them when no potential can run MD on these elements), and frames spread evenly
+over MD with the start potential (the other half). A potential new to the molecule may run its MD
+far from the molecule's equilibrium; the displaced copies make sure the first committee knows the
+user's structures. The members are then fine-tuned from the potential (or trained from scratch). After the loop: ``test/`` (fresh
 MD with the final committee, ``test_frames`` frames labelled, the final errors) and the report.
 
 The state file (:mod:`geoff.learn.state`) records the stage; each stage can run again after a
@@ -137,13 +139,20 @@ class _Run:
         write_frames(self.dir / "start.xyz", self.starts)
 
     # ------------------------------------------------------------------ 1. explore
+    def n_displaced(self, i: int) -> int:
+        """Frames of iteration ``i`` that are start structures or displaced copies of them."""
+        if not self.bootstrap(i):
+            return 0
+        n = self.s.n_initial if self.explorer(i) is None else max(len(self.starts), self.s.n_initial // 2)
+        return min(n, self.s.n_initial)
+
     def _explore(self, i: int) -> None:
         out = self.it_dir(i) / "explore"
         potential = self.explorer(i)
-        if potential is None:  # no potential can run MD on these elements: displaced copies of the starts
+        if self.n_displaced(i) and not (out / "displaced.xyz").exists():
             rng = np.random.default_rng(self.s.seed)
             frames = []
-            for n in range(self.s.n_initial):
+            for n in range(self.n_displaced(i)):
                 a = self.starts[n % len(self.starts)].copy()
                 if n >= len(self.starts):
                     a.positions = a.positions + rng.normal(0.0, RATTLE_STDDEV, a.positions.shape)
@@ -153,7 +162,7 @@ class _Run:
             write_frames(out / "displaced.xyz", frames)
             self.log(f"iteration {i}: {len(frames)} start structures and randomly displaced copies "
                      f"(σ = {RATTLE_STDDEV} Å) to label first")
-        else:
+        if potential is not None:
             from ..ase import GeoffCalculator
 
             calc = GeoffCalculator(potential)
@@ -177,13 +186,13 @@ class _Run:
         self.state.move("select")
 
     def _exploration(self, i: int) -> Tuple[List[list], List[Dict[str, Any]]]:
+        """The frames of each MD run of iteration ``i`` and their run records (none without a potential)."""
         out = self.it_dir(i) / "explore"
-        if (out / "displaced.xyz").exists():
-            return [read_frames(out / "displaced.xyz")], [{"completed": True, "stop_reason": None}]
         frames, metas = [], []
-        for k in range(len(self.runs)):
-            frames.append(read_frames(out / f"run-{k:02d}.xyz"))
-            metas.append(json.loads((out / f"run-{k:02d}.json").read_text()))
+        if self.explorer(i) is not None:
+            for k in range(len(self.runs)):
+                frames.append(read_frames(out / f"run-{k:02d}.xyz"))
+                metas.append(json.loads((out / f"run-{k:02d}.json").read_text()))
         return frames, metas
 
     # ------------------------------------------------------------------ 2. select
@@ -196,14 +205,18 @@ class _Run:
                                    "frames": sum(len(f) for f in frames),
                                    "stop_reasons": [m["stop_reason"] for m in metas if m["stop_reason"]]}
         if self.bootstrap(i):
-            pool = [[a for a in f if int(a.info.get("md_step", 1)) > 0] or f for f in frames]
-            picks = select_spread([len(f) for f in pool], min(s.n_initial, left))
-            chosen = [pool[t][k] for t, k in picks]
-            how = "spread evenly over the exploration (no committee yet)"
+            chosen = read_frames(self.it_dir(i) / "explore" / "displaced.xyz")[: min(s.n_initial, left)]
+            pool = [[a for a in f if int(a.info["md_step"]) > 0] for f in frames]
+            picks = select_spread([len(f) for f in pool], min(s.n_initial, left) - len(chosen))
+            chosen += [pool[t][k] for t, k in picks]
+            how = "start structures, displaced copies" + (" and frames spread evenly over MD with the start potential"
+                                                          if frames else "")
         else:
-            spreads = [frame_spreads(f) for f in frames]
             steps = [np.array([int(a.info["md_step"]) for a in f], dtype=int) for f in frames]
-            allspread = np.concatenate(spreads) if spreads else np.zeros(0)
+            # the start structures (step 0) are physical: candidates however unsure the committee is
+            raw = [frame_spreads(f) for f in frames]
+            spreads = [np.where(st == 0, np.minimum(sp, s.upper_bound), sp) for sp, st in zip(raw, steps)]
+            allspread = np.concatenate(raw) if raw else np.zeros(0)
             above = int(np.sum(allspread > s.threshold))
             summary.update(above_threshold=above, above_fraction=above / max(len(allspread), 1),
                            mean_max_force_std_mev_per_a=1e3 * float(np.mean(allspread)) if len(allspread) else None,

@@ -26,8 +26,11 @@ class LearnSettings:
     (committee spread) exceeds ``threshold`` and stays at or below ``upper_bound`` is a candidate;
     beyond ``upper_bound`` the trajectory stops (the geometry is no longer trusted). At most
     ``max_per_iteration`` candidates are labelled per iteration, at least ``min_spacing`` steps apart
-    within a trajectory. ``initial_labels``: frames labelled before there is a committee (single
-    potential or from scratch).
+    within a trajectory; a start structure (step 0) is a candidate above the threshold even beyond the
+    upper bound (it is the user's, not the potential's). ``initial_labels``: frames labelled before
+    there is a committee (single potential or from scratch): the start structures, randomly
+    displaced copies of them, and (half of them, when the potential can run MD on the structures)
+    frames spread over MD with the start potential.
 
     Stop: an exploration in which every trajectory ran all its steps below ``threshold``; or
     ``budget_labels`` labels; or ``max_hours`` of wall time (checked between iterations); or
