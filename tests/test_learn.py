@@ -313,3 +313,29 @@ def test_sigkill_in_md_labelling_and_training_resumes_to_the_uninterrupted_label
             np.testing.assert_allclose(a.positions, b.positions, atol=1e-6)
             assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=1e-6)
     assert _state(got_run)["stage"] == "done" and (got_run / "report.md").exists()
+
+
+def test_provenance_groups_frames_by_method_and_code(tmp_path):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from geoff.training.provenance import data_provenance, provenance_table
+
+    frames = []
+    for k in range(5):
+        a = molecule("H2O")
+        a.calc = SinglePointCalculator(a, energy=-1.0 * k, forces=np.zeros((3, 3)))
+        if k < 3:
+            a.info.update(dft_method="PBE/def2-SVP", dft_code="pyscf 2.14.0", learn_iteration=k // 2,
+                          md_temperature_K=400.0)
+        frames.append(a)
+    write(tmp_path / "data.xyz", frames)
+    (tmp_path / "data.npz").write_bytes(b"not read")
+    prov = data_provenance([tmp_path / "data.xyz", tmp_path / "data.npz", tmp_path / "missing.xyz"])
+    assert len(prov) == 2 and prov[0]["frames"] == 5
+    groups = {g["method"]: g for g in prov[0]["groups"]}
+    assert groups["PBE/def2-SVP"]["frames"] == 3 and groups["not recorded"]["frames"] == 2
+    assert groups["PBE/def2-SVP"]["learn_iterations"] == {"0": 2, "1": 1}
+    assert groups["PBE/def2-SVP"]["md_temperatures_K"] == {"400": 3}
+    assert prov[1]["frames"] is None and len(prov[1]["sha256"]) == 64
+    table = provenance_table(prov)
+    assert "| 3 | PBE/def2-SVP | pyscf 2.14.0 | geoff learn iterations 0 (2), 1 (1); MD at 400 K (3) |" in table
