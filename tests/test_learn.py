@@ -91,8 +91,15 @@ def test_a_loop_from_scratch_labels_trains_and_reports(scratch_run):
     rec = state["iterations"][1]
     if rec["selected_by"].startswith("max atomic force std"):
         assert all(settings.threshold < s <= settings.upper_bound for s in spreads)
-    steps = sorted(a.info["md_step"] for a in selected)
-    assert all(b - a >= settings.min_spacing for a, b in zip(steps, steps[1:]))
+    for run_index in {a.info["explore_run"] for a in selected}:  # spaced within each run
+        steps = sorted(a.info["md_step"] for a in selected if a.info["explore_run"] == run_index)
+        assert all(b - a >= settings.min_spacing for a, b in zip(steps, steps[1:]))
+    # iteration 1 explored from the start structure and from each of the 4 frames labelled before
+    runs = json.loads((run / "iter-001" / "explore" / "runs.json").read_text())
+    assert [(r["start"], r["index"]) for r in runs] == [("structure", 0)] + [("label", j) for j in range(4)]
+    # and labelled none of them again
+    hashes = {(a.numbers.tobytes(), np.round(a.positions, 6).tobytes()) for a in it0}
+    assert not any((a.numbers.tobytes(), np.round(a.positions, 6).tobytes()) in hashes for a in it1)
     # every label is in the run's data file once, with its provenance, in eV and eV/Å
     every = _labels(run / "labels.xyz")
     assert len(every) == len(it0) + len(it1) == result.labels_total

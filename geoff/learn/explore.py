@@ -28,12 +28,14 @@ from ..units import FS_PER_PS
 class Exploration:
     """One exploration run: ``frames`` (ase.Atoms, positions Å; ``info``: md_step, md_time_ps,
     md_temperature_K, and with a committee max_force_std in eV/Å), ``completed`` (all steps ran)
-    and ``stop_reason`` (why it stopped early, else None)."""
+    ``stop_reason`` (why it stopped early, else None) and ``beyond``: when the upper bound stopped it, the
+    frame that crossed it (a structure the health checks passed, with its max_force_std)."""
 
     frames: list
     completed: bool
     stop_reason: Optional[str]
     steps_run: int
+    beyond: Optional[object] = None   # the frame that stopped the run at the upper bound (health checks passed)
 
     @property
     def max_force_std(self) -> np.ndarray:
@@ -45,10 +47,12 @@ class _UncertaintyMonitor:
 
     def __init__(self, health: HealthMonitor, upper_bound: float, spread):
         self.health, self.upper_bound, self.spread = health, float(upper_bound), spread
+        self.crossed: Optional[Snapshot] = None
 
-    def _bound(self) -> Optional[str]:
+    def _bound(self, snap: Snapshot) -> Optional[str]:
         std = self.spread()
         if np.isfinite(std) and std > self.upper_bound:
+            self.crossed = snap
             return (f"the committee's max atomic force std is {std:.3f} eV/Å, above the upper bound "
                     f"{self.upper_bound:g} eV/Å.")
         return None
@@ -57,7 +61,7 @@ class _UncertaintyMonitor:
         return self.health.start(snap)  # the start structure is the user's: trusted however unsure the committee
 
     def check(self, snap: Snapshot) -> Optional[str]:
-        return self.health.check(snap) or self._bound()
+        return self.health.check(snap) or self._bound(snap)
 
 
 def explore(atoms, calculator, temperature_k: float, steps: int, timestep_fs: float, sample_every: int,
@@ -90,7 +94,7 @@ def explore(atoms, calculator, temperature_k: float, steps: int, timestep_fs: fl
 
     frames: List = []
 
-    def commit(snap: Snapshot) -> None:
+    def frame_of(snap: Snapshot):
         from ase import Atoms
 
         frame = Atoms(numbers=numbers, positions=snap.positions, cell=cell, pbc=pbc)
@@ -98,7 +102,10 @@ def explore(atoms, calculator, temperature_k: float, steps: int, timestep_fs: fl
                           md_temperature_K=float(temperature_k))
         if committee:
             frame.info["max_force_std"] = last["std"]
-        frames.append(frame)
+        return frame
+
+    def commit(snap: Snapshot) -> None:
+        frames.append(frame_of(snap))
 
     health = HealthMonitor(numbers, cell, pbc, "nvt", temperature_k, 3 * len(atoms))
     monitor = _UncertaintyMonitor(health, upper_bound, lambda: last["std"])
@@ -106,7 +113,8 @@ def explore(atoms, calculator, temperature_k: float, steps: int, timestep_fs: fl
         run_in_chunks(steps, sample_every, dyn.run, observe, commit, desc, progress, monitor=monitor,
                       steps_done=lambda: dyn.nsteps, timestep_fs=timestep_fs, phase="exploration")
     except MDFailure as exc:
-        return Exploration(frames, False, exc.problem, exc.step)
+        beyond = frame_of(monitor.crossed) if monitor.crossed is not None else None
+        return Exploration(frames, False, exc.problem, exc.step, beyond)
     return Exploration(frames, True, None, steps)
 
 

@@ -2,11 +2,16 @@
 
 Each iteration i (folder ``iter-NNN`` of the run folder) goes through five stages:
 
-1. explore   — Langevin MD with the current committee from every start structure at every
-               temperature (:func:`geoff.learn.explore.explore`), frames checked every
-               ``sample_every`` steps; ``explore/run-KK.xyz`` + ``run-KK.json`` per run.
-2. select    — the frames to label (:mod:`geoff.learn.select`) → ``selected.xyz``; an exploration
-               in which every run finished below the threshold ends the loop (converged).
+1. explore   — Langevin MD with the current committee (:func:`geoff.learn.explore.explore`) from
+               every start structure at every temperature, and from every frame labelled in the
+               previous iteration (at one temperature each, in turn): configurations DFT has seen,
+               spread over what the last exploration reached, so that a committee still unsure near
+               the start structures explores in several directions at once. Frames checked every
+               ``sample_every`` steps; ``explore/runs.json`` lists the runs, ``run-KK.xyz`` +
+               ``run-KK.json`` hold each one's frames and outcome.
+2. select    — the frames to label (:mod:`geoff.learn.select`), never one labelled before →
+               ``selected.xyz``; an exploration in which every run finished below the threshold ends
+               the loop (converged).
 3. label     — DFT (:func:`geoff.dft.label_structures`, append-only) → ``labels.xyz``; the committee's
                error on these new labels before it trains on them (the "true error"); all labels so far
                → ``train.xyz`` and the run folder's ``labels.xyz``.
@@ -146,6 +151,32 @@ class _Run:
         n = self.s.n_initial if self.explorer(i) is None else max(len(self.starts), self.s.n_initial // 2)
         return min(n, self.s.n_initial)
 
+    def run_specs(self, i: int) -> List[Dict[str, Any]]:
+        """The exploration runs of iteration ``i`` (fixed in ``explore/runs.json`` when first made):
+        {"start": "structure" | "label", "index", "temperature_K"}."""
+        path = self.it_dir(i) / "explore" / "runs.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        specs = [{"start": "structure", "index": k, "temperature_K": t} for k, t in self.runs]
+        if i > 0:
+            temps = [float(t) for t in self.s.temperatures]
+            n = len(read_frames(self.it_dir(i - 1) / "labels.xyz"))
+            specs += [{"start": "label", "index": j, "temperature_K": temps[j % len(temps)]} for j in range(n)]
+        _write_json(path, specs)
+        return specs
+
+    def _run_start(self, i: int, spec: Dict[str, Any]):
+        if spec["start"] == "structure":
+            return self.starts[spec["index"]]
+        frame = read_frames(self.it_dir(i - 1) / "labels.xyz")[spec["index"]]
+        from ase import Atoms
+
+        return Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
+
+    def labelled_hashes(self, i: int) -> set:
+        """Hashes of the configurations labelled before iteration ``i`` (see :func:`_config_hash`)."""
+        return {_config_hash(a) for k in range(i) for a in read_frames(self.it_dir(k) / "labels.xyz")}
+
     def _explore(self, i: int) -> None:
         out = self.it_dir(i) / "explore"
         potential = self.explorer(i)
@@ -166,21 +197,26 @@ class _Run:
             from ..ase import GeoffCalculator
 
             calc = GeoffCalculator(potential)
-            for k, (start, temp) in enumerate(self.runs):
+            specs = self.run_specs(i)
+            for k, spec in enumerate(specs):
                 meta = out / f"run-{k:02d}.json"
                 if meta.exists():
                     continue
                 seed = self.s.seed * 7919 + 1000 * i + k
-                run = explore(self.starts[start], calc, temp, self.s.steps, self.s.timestep_fs, self.s.sample_every,
-                              self.s.friction_per_fs, self.s.upper_bound, seed,
-                              desc=f"iteration {i} explore {k + 1}/{len(self.runs)} ({temp:g} K)",
+                temp = float(spec["temperature_K"])
+                start = "start structure" if spec["start"] == "structure" else "label"
+                run = explore(self._run_start(i, spec), calc, temp, self.s.steps, self.s.timestep_fs,
+                              self.s.sample_every, self.s.friction_per_fs, self.s.upper_bound, seed,
+                              desc=f"iteration {i} explore {k + 1}/{len(specs)} ({start} {spec['index']}, {temp:g} K)",
                               progress=self.progress)
                 for f in run.frames:
-                    f.info.update(learn_iteration=i, explore_run=k, start_index=start)
+                    f.info.update(learn_iteration=i, explore_run=k, explore_start=f"{spec['start']} {spec['index']}")
+                if run.beyond is not None:
+                    run.beyond.info.update(learn_iteration=i, explore_run=k)
+                    write_frames(out / f"run-{k:02d}.beyond.xyz", [run.beyond])
                 write_frames(out / f"run-{k:02d}.xyz", run.frames)
-                _write_json(meta, {"start_index": start, "temperature_K": temp, "seed": seed, "completed": run.completed,
-                                   "steps_run": run.steps_run, "stop_reason": run.stop_reason,
-                                   "frames": len(run.frames)})
+                _write_json(meta, {**spec, "seed": seed, "completed": run.completed, "steps_run": run.steps_run,
+                                   "stop_reason": run.stop_reason, "frames": len(run.frames)})
                 if not run.completed:
                     self.log(f"iteration {i} run {k}: stopped at step {run.steps_run}: {run.stop_reason}")
         self.state.move("select")
@@ -190,7 +226,7 @@ class _Run:
         out = self.it_dir(i) / "explore"
         frames, metas = [], []
         if self.explorer(i) is not None:
-            for k in range(len(self.runs)):
+            for k in range(len(self.run_specs(i))):
                 frames.append(read_frames(out / f"run-{k:02d}.xyz"))
                 metas.append(json.loads((out / f"run-{k:02d}.json").read_text()))
         return frames, metas
@@ -213,9 +249,13 @@ class _Run:
                                                           if frames else "")
         else:
             steps = [np.array([int(a.info["md_step"]) for a in f], dtype=int) for f in frames]
-            # the start structures (step 0) are physical: candidates however unsure the committee is
             raw = [frame_spreads(f) for f in frames]
-            spreads = [np.where(st == 0, np.minimum(sp, s.upper_bound), sp) for sp, st in zip(raw, steps)]
+            done = self.labelled_hashes(i)
+            # the start structures (step 0) are physical: candidates however unsure the committee is;
+            # a configuration labelled before is never one
+            spreads = [np.where(np.array([_config_hash(a) in done for a in f], dtype=bool), -np.inf,
+                                np.where(st == 0, np.minimum(sp, s.upper_bound), sp))
+                       for f, sp, st in zip(frames, raw, steps)]
             allspread = np.concatenate(raw) if raw else np.zeros(0)
             above = int(np.sum(allspread > s.threshold))
             summary.update(above_threshold=above, above_fraction=above / max(len(allspread), 1),
@@ -232,11 +272,11 @@ class _Run:
             picks = select_uncertain(spreads, steps, s.threshold, s.upper_bound, min(s.max_per_iteration, left),
                                      s.min_spacing)
             how = f"max atomic force std in ({s.threshold:g}, {s.upper_bound:g}] eV/Å"
-            if not picks:  # runs stopped (upper bound or health) with nothing in between: their last frames
-                picks = [(t, len(f) - 1) for t, (f, m) in enumerate(zip(frames, metas))
-                         if not m["completed"] and f][: min(s.max_per_iteration, left)]
-                how = "the last frame before each stopped run (no frame between threshold and upper bound)"
             chosen = [frames[t][k] for t, k in picks]
+            if not chosen:  # runs stopped with no new frame between threshold and upper bound
+                chosen = self._fallback(i, frames, metas, done)[: min(s.max_per_iteration, left)]
+                how = ("the last new frame before each stopped run, else the first frame beyond the upper bound "
+                       "(no new frame between threshold and upper bound)")
             summary["selected_max_force_std_mev_per_a"] = [1e3 * float(a.info["max_force_std"]) for a in chosen]
         for a in chosen:
             a.info["learn_iteration"] = i
@@ -247,10 +287,25 @@ class _Run:
         self.log(f"iteration {i}: {summary['frames']} frames explored in {summary['runs']} run(s), {len(chosen)} "
                  f"selected ({how})")
         if not chosen:
-            raise GeoffError(f"iteration {i}: no frame to label (every exploration run stopped at its first frame: "
-                             f"{summary['stop_reasons']}). Lower the temperature, raise --upper-bound, or start from "
-                             "relaxed structures.")
+            raise GeoffError(f"iteration {i}: no new frame to label (every exploration run stopped where all frames "
+                             f"were labelled before: {summary['stop_reasons']}). Lower the temperature, raise "
+                             "--upper-bound, or start from relaxed structures.")
         st.move("label")
+
+    def _fallback(self, i: int, frames: List[list], metas: List[Dict[str, Any]], done: set) -> list:
+        """Frames to label when no run left a new candidate: of each stopped run its last frame not
+        labelled before, else (when it stopped at the upper bound, the health checks passed) the
+        frame beyond the bound at which it stopped."""
+        out, chosen = self.it_dir(i) / "explore", []
+        for k, (f, m) in enumerate(zip(frames, metas)):
+            if m["completed"]:
+                continue
+            new = [a for a in f if _config_hash(a) not in done]
+            if new:
+                chosen.append(new[-1])
+            elif (out / f"run-{k:02d}.beyond.xyz").exists():
+                chosen += [a for a in read_frames(out / f"run-{k:02d}.beyond.xyz") if _config_hash(a) not in done]
+        return chosen
 
     # ------------------------------------------------------------------ 3. label
     def _label(self, i: int) -> None:
@@ -360,7 +415,16 @@ class _Run:
                            d["stop_reason"], int(d["labels_total"]), len(d["iterations"]), d.get("test"))
 
 
-def _write_json(path: Path, data: Dict[str, Any]) -> None:
+def _config_hash(atoms) -> str:
+    """A hash of the atomic numbers and the positions rounded to 10⁻⁶ Å (as extended XYZ keeps them)."""
+    import hashlib
+
+    h = hashlib.sha256(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    h.update((np.round(np.asarray(atoms.positions, dtype=np.float64), 6) + 0.0).tobytes())  # + 0.0: no −0.0
+    return h.hexdigest()
+
+
+def _write_json(path: Path, data) -> None:
     from ..io import atomic_path
 
     with atomic_path(path) as tmp:
