@@ -23,14 +23,18 @@ Before the first committee exists (start from one potential, or from scratch) it
 frames; all of them when no potential can run MD on these elements), and frames spread evenly
 over MD with the start potential (the other half). A potential new to the molecule may run its MD
 far from the molecule's equilibrium; the displaced copies make sure the first committee knows the
-user's structures. The members are then fine-tuned from the potential (or trained from scratch). After the loop: ``test/`` (fresh
-MD with the final committee, ``test_frames`` frames labelled, the final errors) and the report.
+user's structures. The members are then fine-tuned from the potential (or trained from scratch).
+
+After the loop: ``test/`` (fresh MD with the final committee from the start structures, other
+seeds, stopped only by the MD health checks; ``test_frames`` frames spread over it labelled; the
+final errors) and the report.
 
 The state file (:mod:`geoff.learn.state`) records the stage; each stage can run again after a
 kill without losing or recomputing a label.
 """
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -389,8 +393,9 @@ class _Run:
             calc = GeoffCalculator(self.final_committee())
             runs = []
             for k, (start, temp) in enumerate(self.runs):
+                # the MD a user would run: stopped by the health checks only, not by the committee's spread
                 run = explore(self.starts[start], calc, temp, s.steps, s.timestep_fs, s.sample_every, s.friction_per_fs,
-                              s.upper_bound, s.seed * 7919 + TEST_SEED_OFFSET + k,
+                              math.inf, s.seed * 7919 + TEST_SEED_OFFSET + k,
                               desc=f"test MD {k + 1}/{len(self.runs)} ({temp:g} K)", progress=self.progress)
                 runs.append([a for a in run.frames if int(a.info["md_step"]) > 0] or run.frames)
             picks = select_spread([len(r) for r in runs], s.test_frames)
