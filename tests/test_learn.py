@@ -180,10 +180,13 @@ def test_overwrite_deletes_only_the_runs_files(tmp_path):
     ("water", "HF/sto-3g", ("--committee-size", "1"), "--committee-size must be a whole number ≥ 2"),
     ("water", "HF/sto-3g", ("--steps", "5", "--sample-every", "10"), "--sample-every .* is longer than"),
     ("water", "HF/sto-3g", ("--initial-labels", "50", "--budget-labels", "20"), "exceeds --budget-labels"),
+    ("water", "HF/sto-3g", ("--model-config", "model.yaml"), r"\['hiden'\] are not settings of model type 'egnn'"),
 ])
 def test_bad_input_is_refused_before_anything_runs(tmp_path, capsys, structure, dft, extra, message):
     atoms = molecule("H2O") if structure == "water" else Atoms("Au2", positions=[[0, 0, 0], [0, 0, 2.5]])
     write(tmp_path / "start.xyz", atoms)
+    (tmp_path / "model.yaml").write_text("model: {type: egnn, hiden: 8}\n")
+    extra = tuple(str(tmp_path / x) if x == "model.yaml" else x for x in extra)
     code = main(["learn", "--from-scratch", str(tmp_path / "start.xyz"), "--dft", dft, "--run-dir",
                  str(tmp_path / "run"), *extra])
     err = capsys.readouterr().err

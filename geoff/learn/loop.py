@@ -471,6 +471,8 @@ def learn(settings: LearnSettings, overwrite: bool = False, progress: bool = Tru
     check_structures(list(range(len(starts))), starts, dft, source="start structure")
     elements = sorted({e for a in starts for e in a.get_chemical_symbols()})
     base = describe_start(settings, elements)
+    if base["kind"] == "scratch":
+        read_model_section(settings.model_config)  # checked now, not after the first labels
     if base["kind"] == "committee" and not base["covers"]:
         raise GeoffInputError(f"the committee {settings.potential} lacks element(s) "
                               f"{[e for e in elements if e not in base['species']]} of the start structures; start "

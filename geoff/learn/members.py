@@ -31,7 +31,26 @@ def read_model_section(path: Optional[str]) -> Dict[str, Any]:
     section = doc.get("model", doc) if isinstance(doc, dict) else None
     if not isinstance(section, dict):
         raise GeoffInputError(f"{path}: give the model as a mapping (model: {{type: egnn, hidden: 32, ...}}).")
+    check_model_section(section, path)
     return dict(section)
+
+
+def check_model_section(section: Dict[str, Any], path) -> None:
+    """The model type is known and every key is one of its settings (or one geoff train resolves)."""
+    import inspect
+
+    from ..models.registry import MODEL_TYPES
+    from ..training.setup import RESOLVED_MODEL_KEYS
+
+    kind = section.get("type", "egnn")
+    if kind not in MODEL_TYPES or kind == "committee":
+        raise GeoffInputError(f"{path}: unknown model type {kind!r}; choose one of "
+                              f"{sorted(k for k in MODEL_TYPES if k != 'committee')}.")
+    accepted = set(inspect.signature(MODEL_TYPES[kind].__init__).parameters) | set(RESOLVED_MODEL_KEYS)
+    unknown = sorted(k for k in section if k not in accepted)
+    if unknown:
+        raise GeoffInputError(f"{path}: {unknown} are not settings of model type {kind!r}; its settings: "
+                              f"{sorted(accepted - {'self'})}.")
 
 
 def train_member(run_dir: Path, start: Optional[str], train_file: Path, seed: int, max_epochs: int,
