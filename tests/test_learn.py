@@ -171,6 +171,21 @@ def test_overwrite_deletes_only_the_runs_files(tmp_path):
     assert fresh.stage == "start" and sorted(p.name for p in run.iterdir()) == ["learn.json", "notes.txt"]
 
 
+def test_a_run_in_progress_may_change_its_budgets_a_finished_one_not(tmp_path):
+    run = tmp_path / "run"
+    sig = {"steps": 100, "budget_labels": 20, "max_hours": None, "max_iterations": None}
+    open_state(run, sig).move("train", 2)
+    more = {**sig, "budget_labels": 40, "max_hours": 1.5}
+    state = open_state(run, more)
+    assert state.stage == "train" and state.iteration == 2
+    assert json.loads((run / STATE_FILE).read_text())["command"] == more
+    with pytest.raises(GeoffInputError, match="another command .different: steps"):
+        open_state(run, {**more, "steps": 200})
+    state.move("done")
+    with pytest.raises(GeoffInputError, match="a finished run's budgets cannot change"):
+        open_state(run, {**more, "budget_labels": 60})
+
+
 @pytest.mark.parametrize("structure,dft,extra,message", [
     ("water", "NOTAFUNCTIONAL/sto-3g", (), "unknown method 'NOTAFUNCTIONAL'"),
     ("water", "HF/sto-3g", ("--threshold", "0.5", "--upper-bound", "0.1"),

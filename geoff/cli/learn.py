@@ -3,8 +3,8 @@
 Examples:
     geoff learn ethanol-egnn start.xyz --dft PBE/def2-SVP --temperature 400 --budget-labels 200 --run-dir runs/learn-x
     geoff learn --from-scratch water.xyz --dft PBE/def2-SVP --model-config model.yaml --run-dir runs/learn-water
-Running the same command again continues a killed run; another command on that --run-dir is
-refused unless --overwrite. Results in --run-dir: committee.pt, labels.xyz, report.md/.json/.png,
+Running the same command again continues a killed run (with other --budget-labels, --max-hours or
+--max-iterations if wanted); another command on that --run-dir is refused unless --overwrite. Results in --run-dir: committee.pt, labels.xyz, report.md/.json/.png,
 MODEL_CARD.md.
 """
 

@@ -241,6 +241,10 @@ class _Run:
         frames, metas = self._exploration(i)
         left = s.budget_labels - int(st.data["labels_total"])
         rec = st.record(i)
+        if left <= 0:  # the budget was lowered when the run was continued
+            st.data["stop_reason"] = "label budget"
+            st.move("test")
+            return
         summary: Dict[str, Any] = {"runs": len(metas), "completed": sum(bool(m["completed"]) for m in metas),
                                    "frames": sum(len(f) for f in frames),
                                    "stop_reasons": [m["stop_reason"] for m in metas if m["stop_reason"]]}
@@ -440,7 +444,7 @@ def describe_start(s: LearnSettings, elements: List[str]) -> Dict[str, Any]:
     """What the run starts from: kind ("committee", "single" or "scratch"), the potential's path,
     its members (committee), and whether it knows every element of the start structures."""
     if s.from_scratch:
-        return {"kind": "scratch", "name": "from scratch", "path": None, "covers": False, "members": []}
+        return {"kind": "scratch", "name": "scratch (no start potential)", "path": None, "covers": False, "members": []}
     from ..io import load_potential, resolve_potential_path
 
     path = str(resolve_potential_path(s.potential))

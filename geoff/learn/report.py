@@ -110,8 +110,8 @@ def write_report(run_dir: Path, state: Dict[str, Any], base: Dict[str, Any]) -> 
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         spear = "–" if r["spearman_std_vs_error"] is None else f"{r['spearman_std_vs_error']:.2f}"
-        lines.append(f"| {r['iteration']} | {r['frames_explored'] if r['frames_explored'] is not None else '–'} | "
-                     f"{r['runs_completed'] if r['runs_completed'] is not None else '–'}/{r['runs'] or '–'} | "
+        runs = f"{r['runs_completed']}/{r['runs']}" if r["runs"] else "–"
+        lines.append(f"| {r['iteration']} | {r['frames_explored'] if r['runs'] else '–'} | {runs} | "
                      f"{r['above_threshold'] if r['above_threshold'] is not None else '–'} | {r['labels']} | "
                      f"{r['labels_total']} | {_fmt(r['true_forces_mae_mev_per_a'])} | "
                      f"{_fmt(r['true_max_force_error_mev_per_a'])} | {_fmt(r['selected_max_force_std_mev_per_a'])} | "
@@ -129,6 +129,13 @@ def write_report(run_dir: Path, state: Dict[str, Any], base: Dict[str, Any]) -> 
     with atomic_path(run_dir / "report.md") as tmp:
         tmp.write_text("\n".join(lines))
     _write_model_card(run_dir, state, base, rows, test, provenance)
+
+
+def _first_labels(state: Dict[str, Any]) -> str:
+    first = state["iterations"][0] if state["iterations"] else {}
+    if not str(first.get("selected_by", "")).startswith("start structures"):
+        return ""
+    return f"The first {first.get('labels', 0)} labels: {first['selected_by']}. Then: "
 
 
 def _test_text(test: Optional[Dict[str, Any]]) -> str:
@@ -162,7 +169,7 @@ def _write_model_card(run_dir: Path, state, base, rows, test, provenance) -> Non
              f"| cutoff | {m0['config'].get('cutoff')} Å |",
              f"| started from | {base['name']} |", "",
              "## Data and provenance", "",
-             f"Configurations from Langevin MD with the committee at {temps} K ({cmd['steps']} steps of "
+             f"{_first_labels(state)}Configurations from Langevin MD with the committee at {temps} K ({cmd['steps']} steps of "
              f"{cmd['timestep_fs']:g} fs per run), chosen where the committee's max atomic force std was in "
              f"({cmd['threshold']:g}, {cmd['upper_bound']:g}] eV/Å, at most {cmd['max_per_iteration']} per iteration "
              f"and {cmd['min_spacing']} steps apart; labelled with DFT as below.", "",

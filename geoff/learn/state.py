@@ -24,6 +24,8 @@ FORMAT = "geoff-learn-state"
 RUN_ENTRIES = (STATE_FILE, "start.xyz", "labels.xyz", "committee.pt", "report.md", "report.json", "report.png",
                "MODEL_CARD.md", "base", "test")
 ITERATION_PREFIX = "iter-"
+#: settings a run may change when it is continued (before it finished): its budgets
+BUDGET_KEYS = ("budget_labels", "max_hours", "max_iterations")
 
 
 class LearnState:
@@ -109,14 +111,21 @@ def open_state(run_dir, signature: Dict[str, Any], overwrite: bool = False) -> L
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise GeoffInputError(f"{path} is not the state file of a geoff learn run; choose another --run-dir.")
         changed = _differences(data.get("command", {}), signature)
-        if changed:
+        budgets = [k for k in changed if k in BUDGET_KEYS]
+        if budgets and len(budgets) == len(changed) and data.get("stage") not in ("test", "report", "done"):
+            data["command"] = signature  # a new budget for a run in progress: checked after each iteration
+        elif changed:
             names = ", ".join(changed)
+            finished = " (a finished run's budgets cannot change)" if budgets and len(budgets) == len(changed) else ""
             raise GeoffInputError(
-                f"the run folder {run_dir} holds a geoff learn run of another command (different: {names}). Re-run "
-                f"that command to continue it, choose a new --run-dir, or give --overwrite to delete that run and "
-                "start afresh.")
+                f"the run folder {run_dir} holds a geoff learn run of another command (different: {names}){finished}. "
+                f"Re-run that command to continue it, choose a new --run-dir, or give --overwrite to delete that run "
+                "and start afresh.")
         remove_stale_temp_files(run_dir)
-        return LearnState(run_dir, data)
+        state = LearnState(run_dir, data)
+        if budgets:
+            state.save()
+        return state
     if run_dir.is_dir() and not overwrite:
         foreign = [p.name for p in run_dir.iterdir() if p.name in RUN_ENTRIES or p.name.startswith(ITERATION_PREFIX)]
         if foreign:
