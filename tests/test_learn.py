@@ -79,7 +79,7 @@ def _labels(path):
 
 
 def test_a_loop_from_scratch_labels_trains_and_reports(scratch_run):
-    settings, result, wall = scratch_run
+    settings, result, _ = scratch_run
     run = Path(settings.run_dir)
     state = json.loads((run / STATE_FILE).read_text())
     assert state["stage"] == "done" and result.stop_reason == "iterations" and result.iterations == 2
@@ -137,7 +137,6 @@ def test_a_loop_from_scratch_labels_trains_and_reports(scratch_run):
     card = (run / "MODEL_CARD.md").read_text()
     assert "HF/sto-3g" in card and "pyscf" in card and "geoff learn iterations 0 (4)" in card
     assert "| 1 |" in (run / "report.md").read_text()
-    assert wall < 120, f"the tiny loop took {wall:.0f} s"
 
 
 def test_the_same_command_on_a_finished_run_does_nothing_again(scratch_run):
