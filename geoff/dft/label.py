@@ -326,8 +326,9 @@ def _labelled_atoms(atoms, key: str, index: int, source: str, settings: DFTSetti
     from ase.calculators.singlepoint import SinglePointCalculator
 
     out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    out.info.update({k: v for k, v in atoms.info.items()
-                     if k not in _DROPPED_INFO and not k.startswith("dft_") and isinstance(v, (str, int, float, bool))})
+    out.info.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in atoms.info.items()
+                     if k not in _DROPPED_INFO and not k.startswith("dft_")
+                     and isinstance(v, (str, int, float, bool, np.integer, np.floating, np.bool_))})
     out.info.update({
         "dft_method": settings.label(), "dft_code": code, "dft_charge": int(settings.charge),
         "dft_spin": int(settings.spin), "dft_conv_tol": float(settings.conv_tol), "dft_wall_s": round(result.wall_s, 3),

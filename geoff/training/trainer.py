@@ -143,6 +143,7 @@ class Trainer:
         self.history: List[Dict[str, float]] = []
         self.stopped_by = ""
         self.resumed = False  # set by load_state_dict: continuing the run of run_dir
+        self._provenance = None  # data_provenance of the training files, read when first saved
 
     @staticmethod
     def _set_threads(cfg: Dict, data):
@@ -265,9 +266,14 @@ class Trainer:
         return patience is not None and self.bad_validations >= int(patience)
 
     def _metadata(self, row: Dict) -> Dict:
+        if self._provenance is None:
+            from .provenance import data_provenance
+
+            self._provenance = data_provenance(self.cfg["data"]["train"])
         return {"trained_by": "geoff train", "epoch": int(row["epoch"]), "step": int(row["step"]),
                 "valid_loss": float(row["valid_loss"]), "run_dir": str(self.run_dir),
-                "valid_metrics": {k: float(v) for k, v in row.items() if k.startswith("valid_")}}
+                "valid_metrics": {k: float(v) for k, v in row.items() if k.startswith("valid_")},
+                "data_provenance": self._provenance}
 
     def _write_metrics(self) -> None:
         fields: List[str] = []
