@@ -109,6 +109,10 @@ class CommitteePotential(Potential):
     def hyperparameters(self) -> Dict[str, object]:
         return {}
 
+    @torch.jit.unused
+    def message_passing_layers(self) -> int:
+        return max(m.message_passing_layers() for m in self.members)
+
     def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
         """The members' mean per-atom energy (1/N) Σ_m (s_m ε_m,i + E_ref,m[Z_i]), eV [N_atoms]."""
         total = torch.zeros(species.shape[0], dtype=edge_vectors.dtype, device=edge_vectors.device)

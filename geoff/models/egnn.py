@@ -60,6 +60,10 @@ class EGNNPotential(Potential):
     def hyperparameters(self) -> Dict[str, object]:
         return dict(self._hyper)
 
+    @torch.jit.unused
+    def message_passing_layers(self) -> int:
+        return len(self.layers)
+
     def features(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> List[Tuple[Tensor, Tensor]]:
         """The output of every layer: a list of (h [N, F] invariant features, Δx [N, 3] Å equivariant
         virtual displacements; zeros for a layer that moves no coordinates)."""

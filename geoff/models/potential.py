@@ -74,6 +74,12 @@ class Potential(nn.Module):
         """JSON-able constructor arguments besides species and cutoff."""
         raise NotImplementedError
 
+    @torch.jit.unused
+    def message_passing_layers(self) -> int:
+        """Rounds of message passing L: atom i's energy depends on atoms up to L × cutoff away
+        (its receptive field; a domain decomposition needs ghost atoms that far out)."""
+        raise NotImplementedError
+
     # ---- the energy contract (TorchScript-able) ----------------------------------------------
     def species_of(self, atomic_numbers: Tensor) -> Tensor:
         """Species indices [N] (int64, −1 for elements this potential does not know) of atomic numbers [N]."""

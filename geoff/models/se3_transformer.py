@@ -92,6 +92,10 @@ class SE3TransformerPotential(Potential):
     def hyperparameters(self) -> Dict[str, object]:
         return dict(self._hyper)
 
+    @torch.jit.unused
+    def message_passing_layers(self) -> int:
+        return len(self.layers)
+
     def features(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> List[Tensor]:
         """The output fibre of every layer: a list of [N, C, (ℓ_out+1)²] tensors
         (degree ℓ in columns ℓ²..(ℓ+1)²−1); the last one is type 0 only."""
