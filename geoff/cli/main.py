@@ -16,6 +16,7 @@ COMMANDS = {
     "evaluate": "geoff.cli.evaluate",
     "label": "geoff.cli.label",
     "committee": "geoff.cli.committee",
+    "lammps": "geoff.cli.lammps",
 }
 
 
