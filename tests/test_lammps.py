@@ -21,6 +21,7 @@ import geoff
 from geoff.lammps import export
 from geoff.lammps.data import write_data
 
+from tests.models_under_test import MODEL_FACTORIES
 from tests.structures import ethanol, random_box, water_box
 
 #: LAMMPS's metal-units factor from eV/Å³ to bar (force->nktv2p in LAMMPS's update.cpp)
@@ -237,3 +238,27 @@ def test_export_cli_writes_a_lammps_model(potential, tmp_path):
     assert info["elements"] == ELEMENTS and info["layers"] == 3 and info["receptive_field_angstrom"] == 10.5
     assert main(["export", str(tmp_path / "pot.pt"), str(tmp_path / "m2.pt"), "--format", "lammps",
                  "--ml-atoms", "0-3"]) == 2
+
+
+@pytest.mark.parametrize("model_name", list(MODEL_FACTORIES))
+def test_pruned_layers_leave_local_atoms_exact(model_name):
+    """Each edge kept only in the layers whose output can reach a local atom (the module's default)
+    gives the same local energies, forces and virials as every edge in every layer, for every model;
+    and it does drop edges (here the 'local' atoms are one end of an open water box)."""
+    from geoff.lammps import build_lammps_module
+
+    potential = MODEL_FACTORIES[model_name](ELEMENTS, 3.5)
+    atoms = water_box(3, seed=2)
+    pos = torch.tensor(atoms.positions)
+    order = torch.argsort(pos[:, 0])
+    pos, numbers = pos[order], torch.tensor(atoms.numbers)[order]
+    dist = (pos[:, None] - pos[None]).norm(dim=-1)
+    dist.fill_diagonal_(float("inf"))
+    edges = torch.stack(torch.nonzero(dist < 3.5, as_tuple=True))
+    species, n_local = potential.species_of(numbers), 20
+    pruned, full = (build_lammps_module(potential, prune=p) for p in (True, False))
+    for a, b in zip(pruned(pos, species, edges, n_local, True), full(pos, species, edges, n_local, True)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-12 * max(1.0, float(b.abs().max())))
+    layers = pruned.layers_per_edge(edges, len(pos), n_local)
+    assert int((layers == potential.message_passing_layers()).sum()) < edges.shape[1]
+    assert int((layers <= 0).sum()) > 0

@@ -17,12 +17,15 @@ Exactness: after L rounds of message passing an atom's energy depends on atoms u
 L × cutoff away. When the ghost shell is at least that thick, every local atom's whole
 receptive field is present, so E_i (and with it every force and the virial) equals the
 single-process value; ghost atoms near the shell's outer edge miss neighbours, but their
-features reach no local atom within L rounds. Positions enter only through edge vectors,
+features reach no local atom within L rounds. For the same reason an edge whose centre is h hops
+(graph distance) from the nearest local atom is needed only in the first L − h layers: the module
+drops it from the rest (``prune``), which saves most of the ghost shell's cost in the late layers
+and changes no local energy. Positions enter only through edge vectors,
 computed in float64 before the cast to the model's dtype, so float32 models keep their
 precision far from the origin.
 """
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -37,19 +40,31 @@ class GeoffLammpsModule(nn.Module):
     Args:
         potential: a geoff ``Potential`` (its ``atomic_energies`` contract is used), frozen, in eval mode.
         layers: message-passing rounds L of the potential (the ghost shell is L × cutoff thick).
+        prune: give each edge only the layers whose output can still reach a local atom (exact).
 
     Attributes the pair style reads: ``elements`` (the potential's species, in the order of the
     species indices), ``cutoff`` (Å), ``layers``, ``dtype_name``, ``interface_version``.
     """
 
-    def __init__(self, potential: nn.Module, layers: int):
+    def __init__(self, potential: nn.Module, layers: int, prune: bool = True):
         super().__init__()
+        self.prune: bool = bool(prune)
         self.potential = potential
         self.elements: List[str] = list(potential.species)
         self.cutoff: float = float(potential.cutoff)
         self.layers: int = int(layers)
         self.dtype_name: str = str(potential.reference_energies.dtype).replace("torch.", "")
         self.interface_version: int = LAMMPS_INTERFACE_VERSION
+
+    def layers_per_edge(self, edge_index: Tensor, n_all: int, n_local: int) -> Tensor:
+        """[E] int64: the layers L − h_i edge (i, j) is needed in, h_i the hop distance (along edges)
+        of its centre i from the nearest local atom (0 for edges whose centre is L or more hops away)."""
+        i, j = edge_index[0], edge_index[1]
+        hops = torch.full((n_all,), self.layers, dtype=torch.long, device=edge_index.device)
+        hops[:n_local] = 0
+        for _ in range(self.layers - 1):  # exact for every atom up to L − 1 hops away; the rest stay at L
+            hops = hops.scatter_reduce(0, j, hops.index_select(0, i) + 1, reduce="amin", include_self=True)
+        return self.layers - hops.index_select(0, i)
 
     def forward(self, positions: Tensor, species: Tensor, edge_index: Tensor, n_local: int,
                 atom_virial: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -70,7 +85,10 @@ class GeoffLammpsModule(nn.Module):
         i, j = edge_index[0], edge_index[1]
         r64 = positions.index_select(0, j) - positions.index_select(0, i)
         vectors = r64.to(dtype).detach().requires_grad_(True)
-        atomic = self.potential.atomic_energies(species, edge_index, vectors)[:n_local]
+        edge_layers: Optional[Tensor] = None
+        if self.prune:
+            edge_layers = self.layers_per_edge(edge_index, positions.shape[0], n_local)
+        atomic = self.potential.atomic_energies(species, edge_index, vectors, edge_layers)[:n_local]
         energy = atomic.sum()
         grads = torch.autograd.grad([energy], [vectors], allow_unused=True)
         g = grads[0]
