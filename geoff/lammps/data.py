@@ -62,7 +62,7 @@ def write_data(atoms, path: Union[str, os.PathLike], elements: Sequence[str], ve
     lines = ["LAMMPS data file written by geoff", "", f"{len(atoms)} atoms", f"{len(elements)} atom types", ""]
     for k, axis in enumerate("xyz"):
         lines.append(f"{lo[k]:.17g} {hi[k]:.17g} {axis}lo {axis}hi")
-    if tilt is not None:
+    if tilt is not None and any(t != 0.0 for t in tilt):  # orthogonal boxes stay orthogonal in LAMMPS
         lines.append(f"{tilt[0]:.17g} {tilt[1]:.17g} {tilt[2]:.17g} xy xz yz")
     lines += ["", "Masses", ""]
     lines += [f"{k + 1} {atomic_masses[atomic_numbers[e]]:.17g}  # {e}" for k, e in enumerate(elements)]
