@@ -12,7 +12,7 @@ and written to benchmarks/results/lammps-ranks.{md,json,png}, one row per run as
   that compares; the wall figure is what a user waits);
 - ghost overhead: (local + ghost atoms) / local atoms per rank, from LAMMPS's own statistics, and
   each rank's domain (Å): the price of the exact scheme (ghost shell = layers × cutoff + skin);
-- peak memory of the run (the largest rank).
+- peak memory of the largest rank (GNU time, where /usr/bin/time exists).
 
 A run whose estimated memory exceeds ``--max-gb`` is skipped and says so (estimate: atoms in one
 rank's domain plus ghost shell × the memory per atom measured on the smallest run).
@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -65,9 +64,14 @@ run {steps} pre no
     (folder / "in.bench").write_text(deck)
     env = runtime_environment()
     env["OMP_NUM_THREADS"] = "1"
-    done = subprocess.run([str(mpirun_executable()), "-np", str(ranks), str(lammps_executable()), "-in", "in.bench",
-                           "-log", "log.bench", "-screen", "none"], cwd=folder, env=env, capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # each rank's peak memory through GNU time where it exists (getrusage of children keeps the maximum of
+    # every earlier run as well)
+    timer = ["/usr/bin/time", "-f", "peak-kb %M", "-a", "-o", "peak.txt"] if Path("/usr/bin/time").exists() else []
+    done = subprocess.run([str(mpirun_executable()), "-np", str(ranks), *timer, str(lammps_executable()), "-in",
+                           "in.bench", "-log", "log.bench", "-screen", "none"], cwd=folder, env=env,
+                          capture_output=True, text=True)
+    peaks = [float(v) for v in re.findall(r"peak-kb (\d+)", (folder / "peak.txt").read_text())] \
+        if (folder / "peak.txt").exists() else []
     log = (folder / "log.bench").read_text() if (folder / "log.bench").exists() else ""
     if done.returncode != 0:
         raise RuntimeError(f"LAMMPS failed on {ranks} ranks:\n{log[-2000:]}\n{done.stderr[-2000:]}")
@@ -77,7 +81,7 @@ run {steps} pre no
     cpu_use = float(re.findall(r"([\d.]+)% CPU use with \d+ MPI tasks", log)[-1])
     # CPU seconds of all ranks in the timed loop: its wall time × the ranks' mean CPU use
     return {"wall_s": loops[1], "nlocal": nlocal, "nghost": nghost, "cpu_loop_s": loops[1] * cpu_use / 100 * ranks,
-            "cpu_use_percent": cpu_use, "peak_gb": after.ru_maxrss / 1024 ** 2}
+            "cpu_use_percent": cpu_use, "peak_gb": max(peaks) / 1024 ** 2 if peaks else float("nan")}
 
 
 def ase_run(atoms, potential, steps: int) -> dict:
@@ -198,7 +202,9 @@ def main(argv=None) -> int:
                     folder.mkdir()
                     res = lammps_run(data, model, ranks, args.steps, folder)
                     ghost_ratio = (res["nlocal"] + res["nghost"]) / res["nlocal"]
-                    gb_per_atom = max(gb_per_atom if rows else 0.0, res["peak_gb"] / (res["nlocal"] + res["nghost"]))
+                    if math.isfinite(res["peak_gb"]):
+                        gb_per_atom = max(gb_per_atom if rows else 0.0,
+                                          res["peak_gb"] / (res["nlocal"] + res["nghost"]))
                     row.update(ghost_ratio=ghost_ratio, wall_per_step=res["wall_s"] / args.steps,
                                atom_steps_wall=n * args.steps / res["wall_s"], peak_gb=res["peak_gb"],
                                cpu_per_step=res["cpu_loop_s"] / args.steps, cpu_use_percent=res["cpu_use_percent"],

@@ -262,3 +262,17 @@ def test_pruned_layers_leave_local_atoms_exact(model_name):
     layers = pruned.layers_per_edge(edges, len(pos), n_local)
     assert int((layers == potential.message_passing_layers()).sum()) < edges.shape[1]
     assert int((layers <= 0).sum()) > 0
+
+
+def test_cli_builds_once_and_runs_a_deck_without_plugin_load(plugin, model_file, tmp_path, capsys):
+    """`geoff lammps build` returns the cached plugin at once; `geoff lammps run` finds it by itself
+    (LAMMPS_PLUGIN_PATH), so a deck needs no `plugin load` line."""
+    from geoff.cli.main import main
+
+    assert main(["lammps", "build"]) == 0
+    assert f"plugin           {plugin}" in capsys.readouterr().out
+    write_data(ethanol(seed=1), tmp_path / "data.lmp", ELEMENTS, velocities=False)
+    deck = header(plugin, model_file, "f f f", ELEMENTS).replace(f"plugin load {plugin}\n", "")
+    (tmp_path / "in.deck").write_text(deck + 'run 0\nprint "E $(pe:%.17g)" file result.txt\n')
+    assert main(["lammps", "run", str(tmp_path / "in.deck"), "-np", "2", "-log", "none", "-screen", "none"]) == 0
+    assert (tmp_path / "result.txt").read_text().startswith("E -")
