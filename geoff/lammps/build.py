@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import GeoffError
 
@@ -84,7 +84,7 @@ def _lammps_version() -> str:
     return f"{d} {datetime.date(y, m, d):%b} {y}"
 
 
-def _mpi_folders() -> (Path, Path):
+def _mpi_folders() -> Tuple[Path, Path]:
     """(folder of mpi.h, folder of libmpi.so.12): the mpich wheel's, beside this Python."""
     for prefix in {Path(sys.prefix), Path(sys.executable).parent.parent}:
         if (prefix / "include" / "mpi.h").is_file() and list((prefix / "lib").glob("libmpi.so*")):
