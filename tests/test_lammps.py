@@ -274,5 +274,5 @@ def test_cli_builds_once_and_runs_a_deck_without_plugin_load(plugin, model_file,
     write_data(ethanol(seed=1), tmp_path / "data.lmp", ELEMENTS, velocities=False)
     deck = header(plugin, model_file, "f f f", ELEMENTS).replace(f"plugin load {plugin}\n", "")
     (tmp_path / "in.deck").write_text(deck + 'run 0\nprint "E $(pe:%.17g)" file result.txt\n')
-    assert main(["lammps", "run", str(tmp_path / "in.deck"), "-np", "2", "--", "-log", "none", "-screen", "none"]) == 0
+    assert main(["lammps", "run", "-np", "2", str(tmp_path / "in.deck"), "-log", "none", "-screen", "none"]) == 0
     assert (tmp_path / "result.txt").read_text().startswith("E -")

@@ -1,7 +1,7 @@
 """Write the inputs of in.ethanol: the model file for pair_style geoff and a periodic box of ethanol.
 
     python examples/lammps/prepare.py            # writes ethanol-lammps.pt and ethanol-gas.data here
-    geoff lammps run examples/lammps/in.ethanol -np 2
+    geoff lammps run -np 2 examples/lammps/in.ethanol
 
 The box holds 8 ethanol molecules (72 atoms) 12 Å apart in a 24 Å periodic cell: gas-phase
 molecules, the conditions the shipped ethanol-egnn potential was trained on.

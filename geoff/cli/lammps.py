@@ -2,8 +2,8 @@
 
 Example: geoff lammps build                        # compile geoffplugin.so once (~1 min), print its path
          geoff export ethanol-egnn model.pt --format lammps
-         geoff lammps run in.water -np 2           # mpirun -np 2 lmp -in in.water, plugin found automatically
-         geoff lammps run in.water -np 2 -- -var T 300 -log run.log      # more lmp arguments after --
+         geoff lammps run -np 2 in.water           # mpirun -np 2 lmp -in in.water, plugin found automatically
+         geoff lammps run -np 2 in.water -var T 300 -log run.log      # what follows the deck goes to lmp
 In the input deck: units metal, newton on (the default), pair_style geoff model.pt, pair_coeff * * H O ...
 """
 
@@ -22,9 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r = sub.add_parser("run", help="run a LAMMPS input deck with the geoff plugin on N MPI ranks",
                        description="mpirun -np N lmp -in DECK with MPICH's library path set and the plugin "
                                    "auto-loaded (LAMMPS_PLUGIN_PATH), building it first if needed.")
+    r.add_argument("-np", "--ranks", type=int, default=1, help="MPI ranks (default 1); before the deck, as for mpirun")
     r.add_argument("deck", help="LAMMPS input file")
-    r.add_argument("-np", "--ranks", type=int, default=1, help="MPI ranks (default 1)")
-    r.add_argument("lmp_args", nargs="*", help="further arguments for lmp after --, e.g. -- -var T 300")
+    r.add_argument("lmp_args", nargs=argparse.REMAINDER, help="everything after the deck goes to lmp, e.g. -var T 300")
 
 
 def run(args) -> int:
