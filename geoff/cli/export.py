@@ -1,7 +1,8 @@
-"""Export a geoff potential as a TorchScript file for OpenMM's TorchForce (openmm-torch).
+"""Export a geoff potential as a TorchScript file for OpenMM's TorchForce (openmm-torch) or LAMMPS.
 
 Example: geoff export ethanol-egnn ethanol.pt --structure ethanol.pdb
          geoff export ethanol-egnn complex-ml.pt --structure complex.pdb --ml-atoms 0-26
+         geoff export ethanol-egnn ethanol-lammps.pt --format lammps     (pair_style geoff; no structure)
 
 The file takes positions in nm (and box vectors when periodic) and returns the
 energy in kJ/mol and the forces in kJ/mol/nm: load it with
@@ -37,9 +38,12 @@ def parse_indices(text: str):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("potential", help="potential file (.pt) or shipped name, e.g. ethanol-egnn")
     p.add_argument("output", help="TorchScript file to write, e.g. model.pt")
-    p.add_argument("--structure", required=True,
-                   help="the system: a PDB file (OpenMM topology, box from CRYST1), any file ase.io reads, "
-                        "or a molecule name such as ethanol")
+    p.add_argument("--format", choices=["openmm", "lammps"], default="openmm",
+                   help="openmm: for openmm-torch's TorchForce (needs --structure); lammps: for pair_style geoff "
+                        "(any system: LAMMPS passes the atoms)")
+    p.add_argument("--structure", default=None,
+                   help="the system (OpenMM only): a PDB file (OpenMM topology, box from CRYST1), any file ase.io "
+                        "reads, or a molecule name such as ethanol")
     p.add_argument("--ml-atoms", default=None, help="indices of the atoms geoff models (ML/MM), e.g. 0-26; default all")
     p.add_argument("--outputs-forces", action="store_true",
                    help="forward returns (energy, forces); default returns only the energy (openmm-torch "
@@ -49,9 +53,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    if args.format == "lammps":
+        return _run_lammps(args)
     from pathlib import Path
 
+    from ..errors import GeoffInputError
     from ..openmm import export, read_export_info
+
+    if args.structure is None:
+        raise GeoffInputError("--structure is required for --format openmm (a PDB file, a structure file or a "
+                              "molecule name); --format lammps needs none.")
 
     ml_atoms = parse_indices(args.ml_atoms) if args.ml_atoms else None
     structure = Path(args.structure)
@@ -77,4 +88,26 @@ def run(args) -> int:
     print(f"outputs forces   {info['outputs_forces']}  (setOutputsForces({info['outputs_forces']}))")
     print(f"neighbour list   {info['neighbour_list']}, cutoff {info['cutoff_angstrom']} Å, {info['dtype']}")
     print("units            positions nm -> energy kJ/mol, forces kJ/mol/nm")
+    return 0
+
+
+def _run_lammps(args) -> int:
+    from ..errors import GeoffInputError
+    from ..lammps import export, read_lammps_export_info
+
+    ignored = [flag for flag, value in (("--structure", args.structure), ("--ml-atoms", args.ml_atoms),
+                                        ("--outputs-forces", args.outputs_forces),
+                                        ("--neighbour-list", args.neighbour_list != "auto")) if value]
+    if ignored:
+        raise GeoffInputError(f"{', '.join(ignored)} apply to --format openmm only; LAMMPS passes the atoms and "
+                              "the neighbour list itself.")
+    path = export(args.potential, args.output, dtype=args.dtype)
+    info = read_lammps_export_info(path)
+    elements = " ".join(info["elements"])
+    print(f"wrote            {path}")
+    print(f"elements         {elements}   (pair_coeff * * maps each atom type to one of these)")
+    print(f"cutoff           {info['cutoff_angstrom']} Å, {info['layers']} message-passing layers: ghost atoms out "
+          f"to {info['receptive_field_angstrom']} Å + skin (set by the pair style)")
+    print(f"dtype            {info['dtype']}")
+    print(f"in a deck        units metal / pair_style geoff {path} / pair_coeff * * {elements}")
     return 0

@@ -17,6 +17,7 @@ COMMANDS = {
     "label": "geoff.cli.label",
     "committee": "geoff.cli.committee",
     "learn": "geoff.cli.learn",
+    "lammps": "geoff.cli.lammps",
 }
 
 

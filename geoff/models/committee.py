@@ -18,7 +18,7 @@ config.yaml --seed k --run-dir runs/member-k`` for k = 1..4)::
     committee = geoff.models.committee.build_committee(["m1.pt", "m2.pt"])   # Python
 """
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -109,11 +109,16 @@ class CommitteePotential(Potential):
     def hyperparameters(self) -> Dict[str, object]:
         return {}
 
-    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
+    @torch.jit.unused
+    def message_passing_layers(self) -> int:
+        return max(m.message_passing_layers() for m in self.members)
+
+    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                            edge_layers: Optional[Tensor] = None) -> Tensor:
         """The members' mean per-atom energy (1/N) Σ_m (s_m ε_m,i + E_ref,m[Z_i]), eV [N_atoms]."""
         total = torch.zeros(species.shape[0], dtype=edge_vectors.dtype, device=edge_vectors.device)
         for member in self.members:
-            total = total + member.energy_scale * member.atomic_energies_raw(species, edge_index, edge_vectors) \
+            total = total + member.energy_scale * member.atomic_energies_raw(species, edge_index, edge_vectors, edge_layers) \
                 + member.reference_energies[species]
         return total / float(self.num_members)
 

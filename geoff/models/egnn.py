@@ -60,16 +60,30 @@ class EGNNPotential(Potential):
     def hyperparameters(self) -> Dict[str, object]:
         return dict(self._hyper)
 
-    def features(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> List[Tuple[Tensor, Tensor]]:
+    @torch.jit.unused
+    def message_passing_layers(self) -> int:
+        return len(self.layers)
+
+    def features(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                 edge_layers: Optional[Tensor] = None) -> List[Tuple[Tensor, Tensor]]:
         """The output of every layer: a list of (h [N, F] invariant features, Δx [N, 3] Å equivariant
-        virtual displacements; zeros for a layer that moves no coordinates)."""
+        virtual displacements; zeros for a layer that moves no coordinates).
+        ``edge_layers`` [E]: edge e enters only the first ``edge_layers[e]`` layers."""
+        vectors = edge_vectors
+        if edge_layers is not None:  # edges no layer uses
+            keep = torch.nonzero(edge_layers > 0).squeeze(1)
+            edge_index, vectors, edge_layers = edge_index[:, keep], vectors[keep], edge_layers[keep]
         i, j = edge_index[0], edge_index[1]
-        lengths = torch.linalg.norm(edge_vectors, dim=-1)
+        lengths = torch.linalg.norm(vectors, dim=-1)
         envelope = self.envelope(lengths)
         h = self.embedding(species)
-        vectors = edge_vectors
         out: List[Tuple[Tensor, Tensor]] = []
         for k, layer in enumerate(self.layers):
+            if k > 0 and edge_layers is not None:  # drop the edges whose last layer was k − 1
+                keep = torch.nonzero(edge_layers > k).squeeze(1)
+                edge_index, vectors, envelope, edge_layers = \
+                    edge_index[:, keep], vectors[keep], envelope[keep], edge_layers[keep]
+                i, j = edge_index[0], edge_index[1]
             if k > 0:  # virtual positions moved by eq. (4); keep the norm differentiable at 0
                 lengths = torch.sqrt((vectors * vectors).sum(-1) + 1e-12)
             h, dx = layer(h, vectors, self.radial(lengths), envelope, edge_index)
@@ -78,6 +92,7 @@ class EGNNPotential(Potential):
                 vectors = vectors + dx.index_select(0, j) - dx.index_select(0, i)
         return out
 
-    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
-        h = self.features(species, edge_index, edge_vectors)[-1][0]
+    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                            edge_layers: Optional[Tensor] = None) -> Tensor:
+        h = self.features(species, edge_index, edge_vectors, edge_layers)[-1][0]
         return self.readout(h).squeeze(-1)

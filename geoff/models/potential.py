@@ -66,12 +66,22 @@ class Potential(nn.Module):
         self.register_buffer("energy_scale", torch.tensor(float(energy_scale)))
 
     # ---- to be implemented by each model -------------------------------------------------
-    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
-        """Invariant per-atom outputs ε_i [N] from species [N], edges [2, E] and r_ij [E, 3] (Å)."""
+    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                            edge_layers: Optional[Tensor] = None) -> Tensor:
+        """Invariant per-atom outputs ε_i [N] from species [N], edges [2, E] and r_ij [E, 3] (Å).
+
+        ``edge_layers`` [E] int64 (optional): edge e takes part only in the first ``edge_layers[e]``
+        message-passing layers (see :meth:`atomic_energies`)."""
         raise NotImplementedError
 
     def hyperparameters(self) -> Dict[str, object]:
         """JSON-able constructor arguments besides species and cutoff."""
+        raise NotImplementedError
+
+    @torch.jit.unused
+    def message_passing_layers(self) -> int:
+        """Rounds of message passing L: atom i's energy depends on atoms up to L × cutoff away
+        (its receptive field; a domain decomposition needs ghost atoms that far out)."""
         raise NotImplementedError
 
     # ---- the energy contract (TorchScript-able) ----------------------------------------------
@@ -79,15 +89,22 @@ class Potential(nn.Module):
         """Species indices [N] (int64, −1 for elements this potential does not know) of atomic numbers [N]."""
         return self.z_to_species[atomic_numbers]
 
-    def atomic_energies(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
+    def atomic_energies(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                        edge_layers: Optional[Tensor] = None) -> Tensor:
         """Per-atom energies E_i = scale · ε_i + E_ref[species_i] [N] (eV).
 
         Args:
             species: [N] int64 (see :meth:`species_of`).
             edge_index: [2, E] int64, row 0 the centre i, row 1 the neighbour j.
             edge_vectors: r_ij = x_j − x_i (+ periodic offset) [E, 3] Å.
+            edge_layers: [E] int64 or None (all edges in all layers). Edge e enters only the first
+                ``edge_layers[e]`` layers: exact for the atoms whose energy the caller keeps when an
+                edge is dropped only from layers whose output at its centre cannot reach them (a
+                domain decomposition drops, for a centre h hops from the kept atoms, the last h
+                layers); the other atoms' energies are then meaningless. Must be the same for all
+                edges of one centre (attention normalises over a centre's edges).
         """
-        return self.energy_scale * self.atomic_energies_raw(species, edge_index, edge_vectors) \
+        return self.energy_scale * self.atomic_energies_raw(species, edge_index, edge_vectors, edge_layers) \
             + self.reference_energies[species]
 
     # ---- shared ------------------------------------------------------------------------

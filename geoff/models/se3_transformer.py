@@ -92,9 +92,18 @@ class SE3TransformerPotential(Potential):
     def hyperparameters(self) -> Dict[str, object]:
         return dict(self._hyper)
 
-    def features(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> List[Tensor]:
+    @torch.jit.unused
+    def message_passing_layers(self) -> int:
+        return len(self.layers)
+
+    def features(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                 edge_layers: Optional[Tensor] = None) -> List[Tensor]:
         """The output fibre of every layer: a list of [N, C, (ℓ_out+1)²] tensors
-        (degree ℓ in columns ℓ²..(ℓ+1)²−1); the last one is type 0 only."""
+        (degree ℓ in columns ℓ²..(ℓ+1)²−1); the last one is type 0 only.
+        ``edge_layers`` [E]: edge e enters only the first ``edge_layers[e]`` layers."""
+        if edge_layers is not None:  # edges no layer uses
+            keep = torch.nonzero(edge_layers > 0).squeeze(1)
+            edge_index, edge_vectors, edge_layers = edge_index[:, keep], edge_vectors[keep], edge_layers[keep]
         lengths = torch.linalg.norm(edge_vectors, dim=-1)
         sh = self.spherical_harmonics(edge_vectors)  # [E, (2L+1)²]
         radial = self.radial_basis(lengths)  # [E, num_basis]
@@ -105,10 +114,16 @@ class SE3TransformerPotential(Potential):
         f = self.embedding(species).unsqueeze(-1)  # [N, C, 1]
         out: List[Tensor] = []
         for k, layer in enumerate(self.layers):
+            if k > 0 and edge_layers is not None:  # drop the edges whose last layer was k − 1
+                keep = torch.nonzero(edge_layers > k).squeeze(1)
+                kernels = [b[keep] for b in kernels]
+                radial, envelope, edge_index, edge_layers = \
+                    radial[keep], envelope[keep], edge_index[:, keep], edge_layers[keep]
             f = layer(f, kernels[self.basis_of_layer[k]], radial, envelope, edge_index)
             out.append(f)
         return out
 
-    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor) -> Tensor:
-        f = self.features(species, edge_index, edge_vectors)[-1]  # [N, C, 1]
+    def atomic_energies_raw(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                            edge_layers: Optional[Tensor] = None) -> Tensor:
+        f = self.features(species, edge_index, edge_vectors, edge_layers)[-1]  # [N, C, 1]
         return self.readout(f[:, :, 0]).squeeze(-1)
