@@ -1,7 +1,12 @@
-"""Export a geoff potential as a TorchScript file for OpenMM's TorchForce (openmm-torch).
+"""Export a geoff potential for OpenMM's TorchForce (openmm-torch) or as a metatomic model.
 
 Example: geoff export ethanol-egnn ethanol.pt --structure ethanol.pdb
          geoff export ethanol-egnn complex-ml.pt --structure complex.pdb --ml-atoms 0-26
+         geoff export --format metatomic ethanol-egnn ethanol-metatomic.pt
+
+--format metatomic writes a metatomic AtomisticModel for any system of the potential's elements
+(no --structure): metatomic-ase, metatomic-torchsim and metatomic-enabled LAMMPS or i-PI load it
+without geoff.
 
 The file takes positions in nm (and box vectors when periodic) and returns the
 energy in kJ/mol and the forces in kJ/mol/nm: load it with
@@ -37,9 +42,12 @@ def parse_indices(text: str):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("potential", help="potential file (.pt) or shipped name, e.g. ethanol-egnn")
     p.add_argument("output", help="TorchScript file to write, e.g. model.pt")
-    p.add_argument("--structure", required=True,
-                   help="the system: a PDB file (OpenMM topology, box from CRYST1), any file ase.io reads, "
-                        "or a molecule name such as ethanol")
+    p.add_argument("--format", choices=["openmm", "metatomic"], default="openmm",
+                   help="openmm: a TorchForce file for one system (needs --structure); metatomic: a metatomic "
+                        "AtomisticModel for any system (Å, eV)")
+    p.add_argument("--structure", default=None,
+                   help="openmm format: the system, a PDB file (OpenMM topology, box from CRYST1), any file ase.io "
+                        "reads, or a molecule name such as ethanol")
     p.add_argument("--ml-atoms", default=None, help="indices of the atoms geoff models (ML/MM), e.g. 0-26; default all")
     p.add_argument("--outputs-forces", action="store_true",
                    help="forward returns (energy, forces); default returns only the energy (openmm-torch "
@@ -48,9 +56,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default=None)
 
 
+def run_metatomic(args) -> int:
+    from ..errors import GeoffInputError
+
+    openmm_only = [flag for flag, value in (("--structure", args.structure), ("--ml-atoms", args.ml_atoms),
+                                            ("--outputs-forces", args.outputs_forces),
+                                            ("--neighbour-list", args.neighbour_list != "auto")) if value]
+    if openmm_only:
+        raise GeoffInputError(f"{', '.join(openmm_only)} apply to --format openmm only: a metatomic model serves any "
+                              "system, and the engine supplies the neighbour list. Leave them out.")
+    try:
+        from ..metatomic import export, read_export_info
+    except ImportError as exc:
+        raise GeoffInputError(f"--format metatomic needs metatomic-torch ({exc}); install it with "
+                              "pip install 'geoff[metatomic]'.") from exc
+    path = export(args.potential, args.output, dtype=args.dtype)
+    info = read_export_info(path)
+    nl = info["neighbor_lists"][0]
+    print(f"wrote              {path}")
+    print(f"atomic types       {info['atomic_types']}")
+    print(f"neighbour list     full, strict, cutoff {nl['cutoff']} Å (the engine computes it)")
+    print(f"interaction range  {info['interaction_range']} Å (cutoff x message-passing layers)")
+    print(f"units              positions Å -> energy {info['energy_unit']}, {info['dtype']}")
+    print(f"extensions needed  {len(info['extensions'])}")
+    return 0
+
+
 def run(args) -> int:
     from pathlib import Path
 
+    from ..errors import GeoffInputError
+
+    if args.format == "metatomic":
+        return run_metatomic(args)
+    if args.structure is None:
+        raise GeoffInputError("--format openmm needs --structure (the system the TorchForce file is for), "
+                              "e.g. --structure ethanol.pdb.")
     from ..openmm import export, read_export_info
 
     ml_atoms = parse_indices(args.ml_atoms) if args.ml_atoms else None
