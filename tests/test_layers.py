@@ -1,8 +1,8 @@
 """Import layers: each part of geoff imports only the parts below it.
 
 From the bottom: errors, units, keys, version → nn, graph, threads → models → io → md
-(engine-independent MD) → the engine adapters ase and openmm (neither imports the other)
-→ training → cli. Imports inside functions count as well.
+(engine-independent MD) → the engine adapters ase, openmm, metatomic and torchsim (none imports
+another) → training → cli. Imports inside functions count as well.
 """
 
 import ast
@@ -12,14 +12,16 @@ ROOT = Path(__file__).resolve().parents[1] / "geoff"
 
 #: for each part, the parts of geoff it must not import
 FORBIDDEN = {
-    "md": {"ase", "openmm", "training", "cli"},
-    "ase": {"openmm", "training", "cli"},
-    "openmm": {"ase", "training", "cli"},
-    "training": {"md", "ase", "openmm", "cli"},
-    "models": {"io", "md", "ase", "openmm", "training", "cli"},
-    "graph": {"models", "io", "md", "ase", "openmm", "training", "cli"},
-    "nn": {"graph", "models", "io", "md", "ase", "openmm", "training", "cli"},
-    "threads": {"nn", "graph", "models", "io", "md", "ase", "openmm", "training", "cli"},
+    "md": {"ase", "openmm", "metatomic", "torchsim", "training", "cli"},
+    "ase": {"openmm", "metatomic", "torchsim", "training", "cli"},
+    "openmm": {"ase", "metatomic", "torchsim", "training", "cli"},
+    "metatomic": {"ase", "openmm", "torchsim", "md", "training", "cli"},
+    "torchsim": {"ase", "openmm", "metatomic", "md", "training", "cli"},
+    "training": {"md", "ase", "openmm", "metatomic", "torchsim", "cli"},
+    "models": {"io", "md", "ase", "openmm", "metatomic", "torchsim", "training", "cli"},
+    "graph": {"models", "io", "md", "ase", "openmm", "metatomic", "torchsim", "training", "cli"},
+    "nn": {"graph", "models", "io", "md", "ase", "openmm", "metatomic", "torchsim", "training", "cli"},
+    "threads": {"nn", "graph", "models", "io", "md", "ase", "openmm", "metatomic", "torchsim", "training", "cli"},
 }
 
 
