@@ -36,7 +36,7 @@ for k in range(32):
 # 1. Langevin dynamics, 2 000 steps of 0.5 fs (TorchSim's units: ps and K)
 state = ts.initialize_state(replicas, device=model.device, dtype=model.dtype)
 state = ts.integrate(system=state, model=model, integrator=ts.Integrator.nvt_langevin, n_steps=2000,
-                     timestep=0.0005, temperature=300, pbar=True)
+                     timestep=0.0005, temperature=300, pbar={"mininterval": 5})
 kinetic = ts.calc_kinetic_energy(masses=state.masses, momenta=state.momenta, system_idx=state.system_idx)
 dof = 3 * 9 - 3
 temperatures = (2 * kinetic / (dof * 8.617333262e-5)).detach().numpy()  # K (k_B in eV/K)
@@ -47,4 +47,4 @@ print(f"after 1 ps at 300 K: replica temperatures {temperatures.mean():.0f} ± {
 relaxed = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire, max_steps=500)
 energies = model(relaxed)["energy"].numpy()
 print(f"relaxed: {len(energies)} replicas, energies {energies.min():.4f} … {energies.max():.4f} eV "
-      f"(spread {1e3 * np.ptp(energies):.2f} meV: all reach the same minimum)")
+      f"(spread {1e3 * np.ptp(energies):.2f} meV)")
