@@ -176,3 +176,18 @@ def test_cli_export_metatomic(tmp_path, capsys):
 def test_bad_dtype_is_refused():
     with pytest.raises(GeoffInputError, match="dtype"):
         gm.build_atomistic_model(MODEL_FACTORIES["egnn"](SPECIES, CUTOFF), dtype="float16")
+
+
+def test_committee_exports_its_mean(tmp_path):
+    """A committee's file gives the members' mean; its interaction range is its deepest member's."""
+    a = MODEL_FACTORIES["egnn"](SPECIES, CUTOFF)               # 3 layers
+    b = MODEL_FACTORIES["egnn-invariant"](SPECIES, CUTOFF)     # 2 layers
+    committee = geoff.CommitteePotential.from_members([a, b])
+    path = gm.export(committee, tmp_path / "committee.pt")
+    assert gm.read_export_info(path)["interaction_range"] == pytest.approx(3 * CUTOFF)
+    atoms = ethanol()
+    ours, theirs = atoms.copy(), atoms.copy()
+    ours.calc = geoff.GeoffCalculator(committee)
+    theirs.calc = MetatomicCalculator(str(path))
+    assert_close(theirs.get_potential_energy(), ours.get_potential_energy())
+    assert_close(theirs.get_forces(), ours.get_forces())
