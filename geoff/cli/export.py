@@ -4,14 +4,14 @@ Example: geoff export ethanol-egnn ethanol.pt --structure ethanol.pdb
          geoff export ethanol-egnn complex-ml.pt --structure complex.pdb --ml-atoms 0-26
          geoff export --format metatomic ethanol-egnn ethanol-metatomic.pt
 
---format metatomic writes a metatomic AtomisticModel for any system of the potential's elements
-(no --structure): metatomic-ase, metatomic-torchsim and metatomic-enabled LAMMPS or i-PI load it
-without geoff.
+--format openmm (default): a file for one system that takes positions in nm (and box vectors when
+periodic) and returns the energy in kJ/mol and the forces in kJ/mol/nm: load it with
+openmmtorch.TorchForce(path) (and setOutputsForces(True) if exported with --outputs-forces) and
+setUsesPeriodicBoundaryConditions(True) for periodic systems.
 
-The file takes positions in nm (and box vectors when periodic) and returns the
-energy in kJ/mol and the forces in kJ/mol/nm: load it with
-openmmtorch.TorchForce(path) (and setOutputsForces(True) if exported with --outputs-forces)
-and setUsesPeriodicBoundaryConditions(True) for periodic systems.
+--format metatomic: a metatomic AtomisticModel for any system of the potential's elements (Å, eV;
+no --structure): metatomic-ase, metatomic-torchsim, i-PI and metatomic-enabled LAMMPS load it
+without geoff.
 """
 
 import argparse
