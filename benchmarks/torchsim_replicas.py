@@ -222,13 +222,16 @@ def main(argv=None) -> int:
             rows.extend(measure(case, paths, potential, metatomic_file, args))
 
     import torch_sim
+    from geoff.graph.build import HAVE_TORCH_CLUSTER
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = (f"# TorchSim replicas vs. one-by-one ASE\n\n"
               f"`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/torchsim_replicas.py --save`\n\n"
               f"{args.potential} (float32), NVE 0.5 fs, one CPU thread, throughput from process CPU time; "
               f"torch {torch.__version__}, torch-sim {torch_sim.__version__}, geoff {geoff.__version__}, "
-              f"Python {platform.python_version()}; {now}, {platform.node()}, {os.cpu_count()} cores (shared)")
+              f"Python {platform.python_version()}; geoff nl for molecules: "
+              f"{'torch-cluster' if HAVE_TORCH_CLUSTER else 'vesin (torch-cluster not installed)'}; "
+              f"{now}, {platform.node()}, {os.cpu_count()} cores (shared)")
     text = table(rows, header)
     print(text)
     if args.save:
