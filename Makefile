@@ -36,8 +36,19 @@ $(STAMP): pyproject.toml Makefile
 	# The first build takes ~25 min on 2 cores; pip caches the wheel afterwards.
 	$(PY) -c "import torch_cluster" 2>/dev/null || \
 	    FORCE_ONLY_CPU=1 $(PIP) install --no-build-isolation "torch-cluster==$(TORCH_CLUSTER_VERSION)"
+	# metatomic: `geoff export --format metatomic`; metatomic-ase runs the file in ASE, i-PI
+	# (integration/ipi_metatomic.py) through its own metatomic driver
+	$(PIP) install --quiet "metatomic-torch==0.1.19" "metatensor-torch==0.10.8" "metatomic-ase==0.1.4" "ipi==3.3.1"
+	# TorchSim (geoff.torchsim) needs Python >= 3.12. torch-sim-atomistic 0.6.2 asks, through
+	# nvalchemi-toolkit-ops[torch], for torch >= 2.10, which would replace the torch 2.9.1 that
+	# openmm-torch 1.5 is built for; TorchSim runs with 2.9.1 (tests/test_torchsim.py), so its
+	# dependencies are installed by name and the package itself without them.
+	@if $(PY) -c "import sys; sys.exit(sys.version_info < (3, 12))"; then \
+	    $(PIP) install --quiet "nvalchemi-toolkit-ops==0.5.0" "warp-lang" "h5py" "tables" && \
+	    $(PIP) install --quiet --no-deps "torch-sim-atomistic==0.6.2" "metatomic-torchsim==0.1.7"; \
+	else echo "Python < 3.12: TorchSim (geoff.torchsim) is not installed; its tests skip"; fi
 	$(PIP) install --quiet --no-build-isolation --no-deps -e .
-	$(PY) -c "import torch, torch_cluster, ase, openmm, openmmtorch, e3nn, vesin, geoff; print('geoff', geoff.__version__, 'torch', torch.__version__)"
+	$(PY) -c "import torch, torch_cluster, ase, openmm, openmmtorch, e3nn, vesin, metatomic.torch, geoff; print('geoff', geoff.__version__, 'torch', torch.__version__)"
 	@touch $(STAMP)
 
 md: venv

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import ethanol_stability
+import ipi_metatomic
 import openmm_benchmark
 import openmm_ethanol_nvt
 import openmm_water_box_nvt
@@ -42,3 +43,14 @@ def test_openmm_benchmark_short(tmp_path):
                                      "--output", str(tmp_path)])
     assert results and all(r["steps_per_s"] > 0 for r in results)
     assert (tmp_path / "results.json").exists()
+
+
+def test_ipi_metatomic_short(tmp_path):
+    pytest.importorskip("ipi", reason="i-PI is not installed (pip install ipi)")
+    pytest.importorskip("metatomic.torch", reason="metatomic-torch is not installed")
+    result = ipi_metatomic.main(["--steps", "20", "--output", str(tmp_path)])
+    for errors in result["driver_relative_errors"].values():
+        assert max(errors.values()) < 1e-10
+    run = result["ipi_nve"]
+    assert run["steps"] == 20 and run["first_potential_error_ev"] < 1e-6
+    assert run["conserved_range_mev"] < 1.0

@@ -1,9 +1,9 @@
 """Import layers: each part of geoff imports only the parts below it.
 
 From the bottom: errors, units, keys, version → nn, graph, threads → models → io → md
-(engine-independent MD) → the engine adapters ase, openmm and lammps (none imports another)
-→ training → learn (the active-learning loop) → cli; dft (labels) imports no model, MD or training.
-Imports inside functions count as well.
+(engine-independent MD) → the engine adapters ase, openmm, lammps, metatomic and torchsim (none
+imports another) → training → learn (the active-learning loop) → cli; dft (labels) imports no model,
+MD or training. Imports inside functions count as well.
 """
 
 import ast
@@ -14,16 +14,19 @@ ROOT = Path(__file__).resolve().parents[1] / "geoff"
 #: for each part, the parts of geoff it must not import
 FORBIDDEN = {
     "learn": {"cli"},
-    "dft": {"md", "ase", "openmm", "lammps", "training", "learn", "cli"},
-    "md": {"ase", "openmm", "lammps", "training", "cli"},
-    "ase": {"openmm", "lammps", "training", "cli"},
-    "openmm": {"ase", "lammps", "training", "cli"},
-    "lammps": {"ase", "openmm", "md", "training", "cli"},
-    "training": {"md", "ase", "openmm", "lammps", "cli"},
-    "models": {"io", "md", "ase", "openmm", "lammps", "training", "cli"},
-    "graph": {"models", "io", "md", "ase", "openmm", "lammps", "training", "cli"},
-    "nn": {"graph", "models", "io", "md", "ase", "openmm", "lammps", "training", "cli"},
-    "threads": {"nn", "graph", "models", "io", "md", "ase", "openmm", "lammps", "training", "cli"},
+    "dft": {"md", "ase", "openmm", "lammps", "metatomic", "torchsim", "training", "learn", "cli"},
+    "md": {"ase", "openmm", "lammps", "metatomic", "torchsim", "training", "cli"},
+    "ase": {"openmm", "lammps", "metatomic", "torchsim", "training", "cli"},
+    "openmm": {"ase", "lammps", "metatomic", "torchsim", "training", "cli"},
+    "lammps": {"ase", "openmm", "metatomic", "torchsim", "md", "training", "cli"},
+    "metatomic": {"ase", "openmm", "lammps", "torchsim", "md", "training", "cli"},
+    "torchsim": {"ase", "openmm", "lammps", "metatomic", "md", "training", "cli"},
+    "training": {"md", "ase", "openmm", "lammps", "metatomic", "torchsim", "cli"},
+    "models": {"io", "md", "ase", "openmm", "lammps", "metatomic", "torchsim", "training", "cli"},
+    "graph": {"models", "io", "md", "ase", "openmm", "lammps", "metatomic", "torchsim", "training", "cli"},
+    "nn": {"graph", "models", "io", "md", "ase", "openmm", "lammps", "metatomic", "torchsim", "training", "cli"},
+    "threads": {"nn", "graph", "models", "io", "md", "ase", "openmm", "lammps", "metatomic", "torchsim", "training",
+                "cli"},
 }
 
 

@@ -1,13 +1,20 @@
-"""Export a geoff potential as a TorchScript file for OpenMM's TorchForce (openmm-torch) or LAMMPS.
+"""Export a geoff potential for OpenMM's TorchForce (openmm-torch), for LAMMPS or as a metatomic model.
 
 Example: geoff export ethanol-egnn ethanol.pt --structure ethanol.pdb
          geoff export ethanol-egnn complex-ml.pt --structure complex.pdb --ml-atoms 0-26
          geoff export ethanol-egnn ethanol-lammps.pt --format lammps     (pair_style geoff; no structure)
+         geoff export --format metatomic ethanol-egnn ethanol-metatomic.pt
 
-The file takes positions in nm (and box vectors when periodic) and returns the
-energy in kJ/mol and the forces in kJ/mol/nm: load it with
-openmmtorch.TorchForce(path) (and setOutputsForces(True) if exported with --outputs-forces)
-and setUsesPeriodicBoundaryConditions(True) for periodic systems.
+--format openmm (default): a file for one system that takes positions in nm (and box vectors when
+periodic) and returns the energy in kJ/mol and the forces in kJ/mol/nm: load it with
+openmmtorch.TorchForce(path) (and setOutputsForces(True) if exported with --outputs-forces) and
+setUsesPeriodicBoundaryConditions(True) for periodic systems.
+
+--format lammps: a TorchScript module for pair_style geoff (any system; LAMMPS passes the atoms).
+
+--format metatomic: a metatomic AtomisticModel for any system of the potential's elements (Å, eV;
+no --structure): metatomic-ase, metatomic-torchsim, i-PI and metatomic-enabled LAMMPS load it
+without geoff.
 """
 
 import argparse
@@ -38,11 +45,12 @@ def parse_indices(text: str):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("potential", help="potential file (.pt) or shipped name, e.g. ethanol-egnn")
     p.add_argument("output", help="TorchScript file to write, e.g. model.pt")
-    p.add_argument("--format", choices=["openmm", "lammps"], default="openmm",
-                   help="openmm: for openmm-torch's TorchForce (needs --structure); lammps: for pair_style geoff "
-                        "(any system: LAMMPS passes the atoms)")
+    p.add_argument("--format", choices=["openmm", "lammps", "metatomic"], default="openmm",
+                   help="openmm: a TorchForce file for one system (needs --structure); lammps: for pair_style geoff "
+                        "(any system: LAMMPS passes the atoms); metatomic: a metatomic AtomisticModel for any "
+                        "system (Å, eV)")
     p.add_argument("--structure", default=None,
-                   help="the system (OpenMM only): a PDB file (OpenMM topology, box from CRYST1), any file ase.io "
+                   help="openmm format: the system, a PDB file (OpenMM topology, box from CRYST1), any file ase.io "
                         "reads, or a molecule name such as ethanol")
     p.add_argument("--ml-atoms", default=None, help="indices of the atoms geoff models (ML/MM), e.g. 0-26; default all")
     p.add_argument("--outputs-forces", action="store_true",
@@ -52,9 +60,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default=None)
 
 
+def run_metatomic(args) -> int:
+    from ..errors import GeoffInputError
+
+    openmm_only = [flag for flag, value in (("--structure", args.structure), ("--ml-atoms", args.ml_atoms),
+                                            ("--outputs-forces", args.outputs_forces),
+                                            ("--neighbour-list", args.neighbour_list != "auto")) if value]
+    if openmm_only:
+        raise GeoffInputError(f"{', '.join(openmm_only)} apply to --format openmm only: a metatomic model serves any "
+                              "system, and the engine supplies the neighbour list. Leave them out.")
+    try:
+        from ..metatomic import export, read_export_info
+    except ImportError as exc:
+        raise GeoffInputError(f"--format metatomic needs metatomic-torch ({exc}); install it with "
+                              "pip install 'geoff[metatomic]'.") from exc
+    path = export(args.potential, args.output, dtype=args.dtype)
+    info = read_export_info(path)
+    nl = info["neighbor_lists"][0]
+    print(f"wrote              {path}")
+    print(f"atomic types       {info['atomic_types']}")
+    print(f"neighbour list     full, strict, cutoff {nl['cutoff']} Å (the engine computes it)")
+    print(f"interaction range  {info['interaction_range']} Å (cutoff x message-passing layers)")
+    print(f"units              positions Å -> energy {info['energy_unit']}, {info['dtype']}")
+    print(f"extensions needed  {len(info['extensions'])}")
+    return 0
+
+
 def run(args) -> int:
     if args.format == "lammps":
         return _run_lammps(args)
+    if args.format == "metatomic":
+        return run_metatomic(args)
     from pathlib import Path
 
     from ..errors import GeoffInputError
@@ -62,7 +98,7 @@ def run(args) -> int:
 
     if args.structure is None:
         raise GeoffInputError("--structure is required for --format openmm (a PDB file, a structure file or a "
-                              "molecule name); --format lammps needs none.")
+                              "molecule name); --format lammps and --format metatomic need none.")
 
     ml_atoms = parse_indices(args.ml_atoms) if args.ml_atoms else None
     structure = Path(args.structure)
