@@ -22,6 +22,15 @@ from ..md.loop import FAILED_FRAME, prepare_output_dir, run_in_chunks, run_recor
 from ..units import FS_PER_PS
 
 
+def thermalise(atoms, temperature_k: float, rng: np.random.Generator) -> None:
+    """Maxwell–Boltzmann velocities at ``temperature_k`` (K), without centre-of-mass motion and, for a
+    molecule (no periodic direction), without overall rotation."""
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
+    Stationary(atoms)
+    if not atoms.pbc.any():
+        ZeroRotation(atoms)
+
+
 def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_k: float = 300.0,
            ensemble: str = "nve", friction_per_fs: float = 0.01, output_dir="md-run", log_every: int = 10,
            seed: int = 0, progress: bool = True, plot: bool = True, equilibration_steps: int = 0,
@@ -50,10 +59,7 @@ def run_md(atoms, calculator, steps: int, timestep_fs: float = 0.5, temperature_
     atoms = atoms.copy()
     atoms.calc = calculator
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
-    Stationary(atoms)
-    if not atoms.pbc.any():
-        ZeroRotation(atoms)
+    thermalise(atoms, temperature_k, rng)
     dt = timestep_fs * units.fs
     n = len(atoms)
     failed_path = out / FAILED_FRAME

@@ -16,8 +16,8 @@ from typing import List, Optional
 import numpy as np
 from ase import units
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 
+from ..ase.md import thermalise
 from ..io import atomic_path
 from ..md.health import HealthMonitor, MDFailure, Snapshot, check_md_input
 from ..md.loop import run_in_chunks
@@ -74,10 +74,7 @@ def explore(atoms, calculator, temperature_k: float, steps: int, timestep_fs: fl
     atoms = atoms.copy()
     atoms.calc = calculator
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
-    Stationary(atoms)
-    if not atoms.pbc.any():
-        ZeroRotation(atoms)
+    thermalise(atoms, temperature_k, rng)
     dyn = Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature_k,
                    friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
     committee = getattr(calculator, "members", None) is not None
