@@ -60,15 +60,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default=None)
 
 
+def _refuse_openmm_options(args, why: str) -> None:
+    """A clear error when options of the OpenMM format are given to another format."""
+    from ..errors import GeoffInputError
+
+    given = [flag for flag, value in (("--structure", args.structure), ("--ml-atoms", args.ml_atoms),
+                                      ("--outputs-forces", args.outputs_forces),
+                                      ("--neighbour-list", args.neighbour_list != "auto")) if value]
+    if given:
+        raise GeoffInputError(f"{', '.join(given)} apply to --format openmm only: {why}")
+
+
 def run_metatomic(args) -> int:
     from ..errors import GeoffInputError
 
-    openmm_only = [flag for flag, value in (("--structure", args.structure), ("--ml-atoms", args.ml_atoms),
-                                            ("--outputs-forces", args.outputs_forces),
-                                            ("--neighbour-list", args.neighbour_list != "auto")) if value]
-    if openmm_only:
-        raise GeoffInputError(f"{', '.join(openmm_only)} apply to --format openmm only: a metatomic model serves any "
-                              "system, and the engine supplies the neighbour list. Leave them out.")
+    _refuse_openmm_options(args, "a metatomic model serves any system, and the engine supplies the neighbour "
+                                 "list. Leave them out.")
     try:
         from ..metatomic import export, read_export_info
     except ImportError as exc:
@@ -128,15 +135,9 @@ def run(args) -> int:
 
 
 def _run_lammps(args) -> int:
-    from ..errors import GeoffInputError
     from ..lammps import export, read_lammps_export_info
 
-    ignored = [flag for flag, value in (("--structure", args.structure), ("--ml-atoms", args.ml_atoms),
-                                        ("--outputs-forces", args.outputs_forces),
-                                        ("--neighbour-list", args.neighbour_list != "auto")) if value]
-    if ignored:
-        raise GeoffInputError(f"{', '.join(ignored)} apply to --format openmm only; LAMMPS passes the atoms and "
-                              "the neighbour list itself.")
+    _refuse_openmm_options(args, "LAMMPS passes the atoms and the neighbour list itself.")
     path = export(args.potential, args.output, dtype=args.dtype)
     info = read_lammps_export_info(path)
     elements = " ".join(info["elements"])

@@ -6,7 +6,6 @@ The file is written atomically, with a ``geoff.json`` that says what it is.
 """
 
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -14,7 +13,8 @@ from typing import Any, Dict, Optional, Union
 import torch
 
 from ..errors import GeoffInputError
-from ..io import atomic_path, load_potential
+from ..io import load_potential
+from ..io.torchscript_file import read_torchscript_info, save_torchscript
 from ..version import __version__
 from .module import LAMMPS_INTERFACE_VERSION, GeoffLammpsModule
 
@@ -64,14 +64,9 @@ def export(potential, path: Union[str, os.PathLike], dtype: Optional[Union[str, 
         "receptive_field_angstrom": module.layers * module.cutoff, "dtype": module.dtype_name,
         "prune": module.prune, "units": "metal (Å, eV, eV/Å)",
     }
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.jit.save(module, str(tmp), _extra_files={"geoff.json": json.dumps(info)})
-    return path
+    return save_torchscript(module, path, info)
 
 
 def read_lammps_export_info(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     """The ``geoff.json`` description stored in an exported file."""
-    extra = {"geoff.json": ""}
-    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    return json.loads(extra["geoff.json"])
+    return read_torchscript_info(path)

@@ -8,14 +8,13 @@ The system is checked and the module built by :mod:`geoff.openmm.system`; here
 only the file: written atomically, with a ``geoff.json`` that says how to use it.
 """
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
 
-from ..io import atomic_path
+from ..io.torchscript_file import read_torchscript_info, save_torchscript
 from ..version import __version__
 from .system import DEFAULT_OUTPUTS_FORCES, build_module, system_spec
 
@@ -52,14 +51,9 @@ def export(potential, path: Union[str, os.PathLike], topology=None, atomic_numbe
         "neighbour_list": module.neighbour_mode, "cutoff_angstrom": module.cutoff, "dtype": module.dtype_name,
         "units": {"positions": "nm", "energy": "kJ/mol", "forces": "kJ/mol/nm"},
     }
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.jit.save(module, str(tmp), _extra_files={"geoff.json": json.dumps(info)})
-    return path
+    return save_torchscript(module, path, info)
 
 
 def read_export_info(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     """The ``geoff.json`` description stored in an exported file."""
-    extra = {"geoff.json": ""}
-    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    return json.loads(extra["geoff.json"])
+    return read_torchscript_info(path)
