@@ -4,7 +4,10 @@
 # Everything else (benchmarks, integration runs, training) is a documented
 # command that uses the same .venv.
 
-PYTHON ?= python3.11
+# Python 3.12 (TorchSim needs it): `python3.12` on PATH, else a pyenv-installed 3.12; override with
+# `make test PYTHON=/path/to/python3.12`.
+PYTHON ?= $(shell python3.12 -c "" 2>/dev/null && echo python3.12 || \
+            ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
@@ -22,7 +25,9 @@ MPICH_VERSION         ?= 5.0.2
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { test -n "$(PYTHON)" || { echo "geoff needs Python 3.12: install it (python3.12 on PATH) or give make PYTHON=/path/to/python3.12"; exit 1; }; $(PYTHON) -m venv $(VENV); }
+	@$(PY) -c "import sys; sys.exit(sys.version_info[:2] < (3, 12))" || \
+	    echo "note: $(VENV) is Python $$($(PY) -c 'import platform; print(platform.python_version())'); TorchSim needs 3.12 (make clean-venv, then make test, rebuilds it)"
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
 	$(PIP) install --quiet "numpy" "ase>=3.23" "e3nn==0.6.0" "vesin==0.6.2" \

@@ -191,3 +191,37 @@ def test_committee_exports_its_mean(tmp_path):
     theirs.calc = MetatomicCalculator(str(path))
     assert_close(theirs.get_potential_energy(), ours.get_potential_energy())
     assert_close(theirs.get_forces(), ours.get_forces())
+
+
+@pytest.mark.parametrize("name", ["ethanol", "triclinic-box"])
+def test_openmm_ml_runs_the_file_as_geoff_openmm_path(egnn_file, tmp_path, name):
+    """OpenMM-ML 1.8 has no metatomic backend yet; its ``ase`` backend runs the file through
+    metatomic-ase. That System gives what geoff's own OpenMM path (``MLPotential("geoff")``) gives,
+    on OpenMM's Reference platform (doubles), to 1e-10 relative."""
+    openmm = pytest.importorskip("openmm")
+    pytest.importorskip("openmmml")
+    from openmm import app, unit
+    from openmmml import MLPotential
+
+    pot, path = egnn_file
+    atoms = structures()[name]
+    top = app.Topology()
+    res = top.addResidue("MOL", top.addChain())
+    for k, z in enumerate(atoms.numbers):
+        top.addAtom(f"A{k}", app.Element.getByAtomicNumber(int(z)), res)
+    if atoms.pbc.any():
+        top.setPeriodicBoxVectors([openmm.Vec3(*v) for v in atoms.cell[:] / 10.0] * unit.nanometer)
+    systems = {
+        "metatomic": MLPotential("ase").createSystem(top, calculator=MetatomicCalculator(str(path))),
+        "geoff": MLPotential("geoff", model=str(geoff.save(pot, tmp_path / "pot.pt"))).createSystem(
+            top, backend="pythonforce"),
+    }
+    out = {}
+    for key, system in systems.items():
+        ctx = openmm.Context(system, openmm.VerletIntegrator(0.0005), openmm.Platform.getPlatformByName("Reference"))
+        ctx.setPositions(atoms.positions / 10.0)
+        state = ctx.getState(getEnergy=True, getForces=True)
+        out[key] = (state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
+                    state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
+    assert_close(out["metatomic"][0], out["geoff"][0])
+    assert_close(out["metatomic"][1], out["geoff"][1])
