@@ -1,6 +1,7 @@
 """Accuracy per CPU budget: one table and one plot from finished training runs.
 
     .venv/bin/python benchmarks/accuracy_table.py runs/accuracy/*/          # every run folder given
+    .venv/bin/python benchmarks/accuracy_table.py runs/ethanol-egnn --keep   # add a run to the committed table
     make bench-accuracy                                                     # trains the runs, then this
 
 For each run folder (written by ``geoff train`` or ``geoff finetune``) it reads
@@ -174,9 +175,17 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders of geoff train / geoff finetune")
     p.add_argument("--output", default=os.path.join(RESULTS, "accuracy"), help="path stem of the .md/.png/.json")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the geoff rows of the existing OUTPUT.json whose run folders are not given "
+                        "(runs measured earlier, on another day or machine); given folders replace rows of their name")
     args = p.parse_args(argv)
     rows = [read_run(r) for r in args.runs if os.path.isfile(os.path.join(r, "summary.yaml"))]
     missing = [r for r in args.runs if not os.path.isfile(os.path.join(r, "summary.yaml"))]
+    if args.keep and os.path.isfile(args.output + ".json"):
+        with open(args.output + ".json") as fh:
+            earlier = json.load(fh)
+        names = {r["run"] for r in rows}
+        rows += [r for r in earlier if r["run"] not in names and not r["run"].startswith("MACE (")]
     rows += mace_rows()
     text = table(rows)
     budget = extrapolate(rows)
