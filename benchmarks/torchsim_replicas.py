@@ -57,14 +57,14 @@ PATHS = ["torchsim (geoff nl)", "torchsim (torchsim nl)", "metatomic-torchsim", 
 
 def replicas(name: str, count: int) -> List:
     """``count`` different copies of system ``name`` with 300 K velocities (seeded)."""
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta
 
     out = []
     for k in range(count):
         atoms = systems.make_system("ethanol") if name == "ethanol" else systems.water_box(64, seed=k)
         if name == "ethanol":
             atoms.rattle(0.05, seed=k)
-        MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(k))
+        thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(k))
         out.append(atoms)
     return out
 

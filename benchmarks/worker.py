@@ -94,12 +94,12 @@ def timed_first_step(step) -> float:
 
 def ase_step(pot, atoms, args):
     from ase import units
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta
     from ase.md.verlet import VelocityVerlet
     import geoff
 
     atoms.calc = geoff.GeoffCalculator(pot, device=args.device, compile=compiled(args.model))
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.RandomState(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.RandomState(0))
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     def step():
         dyn.run(1)

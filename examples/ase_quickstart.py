@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 from ase import units
 from ase.build import molecule
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 
@@ -32,7 +32,7 @@ def main():
     print(f"relaxed: energy {atoms.get_potential_energy():.4f} eV, max |F| {np.abs(atoms.get_forces()).max():.4f}")
 
     # NVE MD at 0.5 fs from 300 K velocities
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     e0 = atoms.get_total_energy()
     dyn.run(args.steps)

@@ -50,7 +50,7 @@ script = textwrap.dedent("""
 
     from ase import units
     from ase.build import molecule
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta
     from ase.md.verlet import VelocityVerlet
     import numpy as np
     from metatomic_ase import MetatomicCalculator
@@ -58,7 +58,7 @@ script = textwrap.dedent("""
     atoms = molecule("CH3CH2OH")
     atoms.calc = MetatomicCalculator("ethanol-metatomic.pt")
     first = dict(energy=atoms.get_potential_energy(), forces=atoms.get_forces().tolist())
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     totals = []
     dyn.attach(lambda: totals.append(atoms.get_total_energy()), interval=10)

@@ -19,7 +19,7 @@ import numpy as np
 from ase import units
 from ase.build import molecule
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from ase.neighborlist import natural_cutoffs, neighbor_list
 from tqdm.auto import tqdm
@@ -50,7 +50,7 @@ def main(argv=None):
     atoms = molecule("CH3CH2OH")
     atoms.calc = geoff.GeoffCalculator(args.potential)
     rng = np.random.default_rng(args.seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=rng)
+    thermalize_momenta(atoms, temperature_K=args.temperature, rng=rng)
     Stationary(atoms)
     ZeroRotation(atoms)
     ref_bonds = bonds(atoms)

@@ -6,7 +6,7 @@ import torch
 from ase import Atoms, units
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_stress
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 
@@ -60,7 +60,7 @@ def test_nve_conserves_energy(potential):
     """0.5 fs velocity Verlet, 400 steps: the total energy fluctuates by O(dt²) and does not drift."""
     atoms = ethanol()
     atoms.calc = geoff.GeoffCalculator(potential)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     Stationary(atoms)
     ZeroRotation(atoms)
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)

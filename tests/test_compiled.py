@@ -7,7 +7,7 @@ model per structure size and compile as few shapes as they can.
 import numpy as np
 import pytest
 import torch
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from ase import units
 
@@ -81,7 +81,7 @@ def test_compiled_matches_eager_molecule_and_edge_padding(potential):
 def test_compiled_calculator_periodic_md(potential):
     """ASE MD through the compiled calculator (Verlet list, periodic) = eager, step by step."""
     atoms = water_box(2, seed=3)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.RandomState(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.RandomState(0))
     twin = atoms.copy()
     atoms.calc = geoff.GeoffCalculator(potential, compile=True)
     twin.calc = geoff.GeoffCalculator(potential)

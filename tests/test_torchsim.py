@@ -10,7 +10,7 @@ ts = pytest.importorskip("torch_sim", reason="torch-sim-atomistic is not install
 
 from ase import units  # noqa: E402
 from ase.build import molecule  # noqa: E402
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution  # noqa: E402
+from ase.md.velocitydistribution import thermalize_momenta  # noqa: E402
 from ase.md.verlet import VelocityVerlet  # noqa: E402
 from torch_sim.integrators.nve import nve_init, nve_step  # noqa: E402
 
@@ -86,7 +86,7 @@ def test_nve_follows_ase_velocity_verlet(egnn):
     """The same start (positions, momenta) and time step: TorchSim's NVE and ASE's VelocityVerlet
     follow one trajectory, so TorchSim conserves energy exactly as ASE does."""
     atoms = ethanol()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dt, steps = 0.5 * units.fs, 40
 
     ref = atoms.copy()

@@ -11,7 +11,7 @@ import numpy as np
 from ase import units
 from ase.io.trajectory import Trajectory
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from ..io import atomic_path
@@ -25,7 +25,7 @@ from ..units import FS_PER_PS
 def thermalise(atoms, temperature_k: float, rng: np.random.Generator) -> None:
     """Maxwell–Boltzmann velocities at ``temperature_k`` (K), without centre-of-mass motion and, for a
     molecule (no periodic direction), without overall rotation."""
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
+    thermalize_momenta(atoms, temperature_K=temperature_k, rng=rng)
     Stationary(atoms)
     if not atoms.pbc.any():
         ZeroRotation(atoms)
