@@ -69,12 +69,18 @@ def replicas(name: str, count: int) -> List:
     return out
 
 
-def timed(step: Callable[[int], None], warmup: int, seconds: float) -> Tuple[int, float, float]:
+def timed(path: Tuple[Callable[[], None], Callable[[int], None]], warmup: int, seconds: float
+          ) -> Tuple[int, float, float]:
     """Warm up, then run chunks of doubling size until one takes ≥ ``seconds`` CPU time:
-    (steps, CPU s, wall s) of that chunk."""
+    (steps, CPU s, wall s) of that chunk. ``path`` is (reset, step): every chunk starts, untimed, from
+    the same thermal start, so no chunk runs longer than itself (a potential outside its training
+    data, such as ethanol-egnn on liquid water, would otherwise drift into unphysical geometries)."""
+    reset, step = path
+    reset()
     step(warmup)
     n = 1
     while True:
+        reset()
         c0, w0 = time.process_time(), time.perf_counter()
         step(n)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
@@ -83,25 +89,28 @@ def timed(step: Callable[[int], None], warmup: int, seconds: float) -> Tuple[int
         n *= 2
 
 
-def torchsim_path(model, atoms_list) -> Callable[[int], None]:
+def torchsim_path(model, atoms_list) -> Tuple[Callable[[], None], Callable[[int], None]]:
     import torch_sim as ts
     from torch_sim.integrators.nve import nve_init, nve_step
     from ase import units
 
-    state = ts.initialize_state(atoms_list, device=torch.device("cpu"), dtype=torch.float32)
-    state.momenta = torch.tensor(np.concatenate([a.get_momenta() for a in atoms_list]), dtype=torch.float32)
-    holder = {"state": nve_init(state, model, kT=0.0)}
     dt = TIMESTEP_FS * units.fs
+    holder = {}
+
+    def reset() -> None:
+        state = ts.initialize_state(atoms_list, device=torch.device("cpu"), dtype=torch.float32)
+        state.momenta = torch.tensor(np.concatenate([a.get_momenta() for a in atoms_list]), dtype=torch.float32)
+        holder["state"] = nve_init(state, model, kT=0.0)
 
     def step(n: int) -> None:
         for _ in range(n):
             holder["state"] = nve_step(holder["state"], model, dt=dt)
         assert torch.isfinite(holder["state"].positions).all()
 
-    return step
+    return reset, step
 
 
-def ase_path(potential, atoms_list) -> Callable[[int], None]:
+def ase_path(potential, atoms_list) -> Tuple[Callable[[], None], Callable[[int], None]]:
     from ase import units
     from ase.md.verlet import VelocityVerlet
 
@@ -113,11 +122,17 @@ def ase_path(potential, atoms_list) -> Callable[[int], None]:
         a.calc = geoff.GeoffCalculator(potential)
         runs.append(VelocityVerlet(a, timestep=TIMESTEP_FS * units.fs))
 
+    def reset() -> None:
+        for start, dyn in zip(atoms_list, runs):
+            dyn.atoms.set_positions(start.positions)
+            dyn.atoms.set_momenta(start.get_momenta())
+            dyn.atoms.get_forces()  # the start's forces, as nve_init computes them for TorchSim
+
     def step(n: int) -> None:
         for dyn in runs:
             dyn.run(n)
 
-    return step
+    return reset, step
 
 
 def measure(case: Tuple[str, int], paths: List[str], potential, metatomic_file, args) -> List[Dict[str, object]]:
@@ -131,16 +146,16 @@ def measure(case: Tuple[str, int], paths: List[str], potential, metatomic_file, 
         timed_list = atoms_list
         if path.startswith("torchsim"):
             nl = "geoff" if "geoff nl" in path else "torchsim"
-            step = torchsim_path(GeoffModel(potential, device="cpu", neighbour_list=nl), atoms_list)
+            path_fns = torchsim_path(GeoffModel(potential, device="cpu", neighbour_list=nl), atoms_list)
         elif path == "metatomic-torchsim":
             from metatomic_torchsim import MetatomicModel
 
-            step = torchsim_path(MetatomicModel(str(metatomic_file), device="cpu",
-                                                compute_stress=False), atoms_list)
+            path_fns = torchsim_path(MetatomicModel(str(metatomic_file), device="cpu",
+                                                    compute_stress=False), atoms_list)
         else:
             timed_list = atoms_list[:args.ase_replicas]
-            step = ase_path(potential, timed_list)
-        steps, cpu, wall = timed(step, args.warmup, args.seconds)
+            path_fns = ase_path(potential, timed_list)
+        steps, cpu, wall = timed(path_fns, args.warmup, args.seconds)
         atoms_timed = sum(len(a) for a in timed_list)
         rows.append({"system": name, "replicas": count, "atoms": n_atoms, "path": path,
                      "replicas_timed": len(timed_list), "steps": steps, "cpu_s": cpu, "wall_s": wall,
