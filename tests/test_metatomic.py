@@ -200,17 +200,14 @@ def test_openmm_ml_runs_the_file_as_geoff_openmm_path(egnn_file, tmp_path, name)
     on OpenMM's Reference platform (doubles), to 1e-10 relative."""
     openmm = pytest.importorskip("openmm")
     pytest.importorskip("openmmml")
-    from openmm import app, unit
+    from openmm import unit
     from openmmml import MLPotential
+
+    from tests.test_openmm_plugin import topology_from_atoms
 
     pot, path = egnn_file
     atoms = structures()[name]
-    top = app.Topology()
-    res = top.addResidue("MOL", top.addChain())
-    for k, z in enumerate(atoms.numbers):
-        top.addAtom(f"A{k}", app.Element.getByAtomicNumber(int(z)), res)
-    if atoms.pbc.any():
-        top.setPeriodicBoxVectors([openmm.Vec3(*v) for v in atoms.cell[:] / 10.0] * unit.nanometer)
+    top = topology_from_atoms(atoms)
     systems = {
         "metatomic": MLPotential("ase").createSystem(top, calculator=MetatomicCalculator(str(path))),
         "geoff": MLPotential("geoff", model=str(geoff.save(pot, tmp_path / "pot.pt"))).createSystem(
