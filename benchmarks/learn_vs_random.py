@@ -14,6 +14,7 @@ Writes benchmarks/results/learn-NAME.{json,md}; the random run's files go to RUN
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from geoff.dft import label_structures, parse_method  # noqa: E402
 from geoff.learn.accuracy import errors_against_labels  # noqa: E402
 from geoff.learn.explore import read_frames, write_frames  # noqa: E402
-from geoff.learn.members import train_member, write_committee  # noqa: E402
+from geoff.learn.members import train_members, write_committee  # noqa: E402
 
 
 def main():
@@ -58,14 +59,14 @@ def main():
     label_s = time.time() - t0
     start = cmd["potential"]["path"]
     minutes = None if cmd["train_minutes"] is None else cmd["train_minutes"] * iterations
-    members = []
     from geoff.io import load_potential
 
     n_members = load_potential(run / "committee.pt").num_members
+    processes = cmd.get("workers") or os.cpu_count() or 1  # as the loop trained its members
     t0 = time.time()
-    for k in range(n_members):
-        members.append(train_member(out / f"member-{k}", start, out / "labels.xyz", seed=cmd["seed"] + k + 1,
-                                    max_epochs=cmd["max_epochs"] * iterations, minutes=minutes))
+    members = train_members([{"run_dir": out / f"member-{k}", "start": start, "train_file": out / "labels.xyz",
+                              "seed": cmd["seed"] + k + 1, "max_epochs": cmd["max_epochs"] * iterations,
+                              "minutes": minutes} for k in range(n_members)], processes)
     train_s = time.time() - t0
     write_committee(members, out / "committee.pt", {"trained_by": "benchmarks/learn_vs_random.py"})
 

@@ -363,3 +363,24 @@ def test_provenance_groups_frames_by_method_and_code(tmp_path):
     assert prov[1]["frames"] is None and len(prov[1]["sha256"]) == 64
     table = provenance_table(prov)
     assert "| 3 | PBE/def2-SVP | pyscf 2.14.0 | geoff learn iterations 0 (2), 1 (1); MD at 400 K (3) |" in table
+
+
+def test_members_trained_two_at_a_time_equal_members_trained_one_by_one(scratch_run, tmp_path):
+    from geoff.learn.members import train_members
+
+    settings = scratch_run[0]
+    labels = Path(settings.run_dir) / "labels.xyz"
+    model = dict(TINY["model"])
+    weights = {}
+    for processes in (1, 2):
+        jobs = [{"run_dir": tmp_path / f"p{processes}" / f"member-{k}", "start": None, "train_file": labels,
+                 "seed": k + 1, "max_epochs": 3, "minutes": None, "model": model, "progress": False} for k in range(2)]
+        best = train_members(jobs, processes)
+        assert [p.name for p in best] == ["best.pt", "best.pt"] and all(p.exists() for p in best)
+        weights[processes] = [load_potential(p).state_dict() for p in best]
+    for one, two in zip(weights[1], weights[2]):  # same seed, same data, one thread each: the same numbers
+        assert one.keys() == two.keys()
+        for key in one:
+            torch.testing.assert_close(one[key], two[key], rtol=0, atol=0, msg=key)
+    first, second = weights[2]
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # the seeds made two different members

@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-frames", type=int, default=10,
                    help="frames of fresh MD labelled at the end to measure the final errors (default 10; 0: none)")
-    p.add_argument("--workers", type=int, default=None, help="DFT worker processes (default: one per core)")
+    p.add_argument("--workers", type=int, default=None, help="processes for the DFT labels and for training members at once (default: one per core)")
     p.add_argument("--threads", type=int, default=None, help="PySCF threads per worker (default 1)")
     p.add_argument("--overwrite", action="store_true",
                    help="delete the run of another command in --run-dir and start afresh")

@@ -34,6 +34,7 @@ kill without losing or recomputing a label.
 """
 
 import json
+import os
 import math
 import time
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ import numpy as np
 from ..errors import GeoffError, GeoffInputError
 from .accuracy import errors_against_labels
 from .explore import explore, frame_spreads, read_frames, write_frames
-from .members import member_summary, read_model_section, save_members, train_member, write_committee
+from .members import member_summary, read_model_section, save_members, train_members, write_committee
 from .select import select_spread, select_uncertain
 from .settings import LearnSettings, check_settings
 from .state import LearnState, open_state
@@ -348,10 +349,12 @@ class _Run:
         s, d = self.s, self.it_dir(i)
         model = read_model_section(s.model_config) if self.base["kind"] == "scratch" else None
         n = self.n_members()
-        for k in range(n):
-            self.log(f"iteration {i}: training member {k + 1}/{n} on {self.state.data['labels_total']} labels")
-            train_member(d / f"member-{k}", self.member_start(i, k), d / "train.xyz", seed=s.seed + 1000 * i + k + 1,
-                         max_epochs=s.max_epochs, minutes=s.train_minutes, model=model, progress=self.progress)
+        processes = min(n, s.workers if s.workers is not None else (os.cpu_count() or 1))
+        self.log(f"iteration {i}: training {n} members on {self.state.data['labels_total']} labels"
+                 f"{f', {processes} at a time' if processes > 1 else ''}")
+        train_members([{"run_dir": d / f"member-{k}", "start": self.member_start(i, k), "train_file": d / "train.xyz",
+                        "seed": s.seed + 1000 * i + k + 1, "max_epochs": s.max_epochs, "minutes": s.train_minutes,
+                        "model": model, "progress": self.progress} for k in range(n)], processes)
         self.state.record(i)["train"] = [member_summary(d / f"member-{k}") for k in range(n)]
         self.state.move("committee")
 

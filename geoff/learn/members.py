@@ -6,8 +6,11 @@ its first checkpoint starts again. Members differ in their seed: the validation 
 order and (from scratch) the initial weights.
 """
 
+import os
+import threading
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -75,6 +78,43 @@ def train_member(run_dir: Path, start: Optional[str], train_file: Path, seed: in
                "data": {"train": str(train_file), "valid_fraction": 0.1},
                "optim": {**_optim(max_epochs, minutes), "warmup_steps": 20}})
     return best
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)  # the loop was killed: stop this member too (its checkpoint lets a restart resume)
+        time.sleep(0.5)
+
+
+def _member_process_init(parent: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _train_member_job(kwargs: Dict[str, Any]) -> str:
+    return str(train_member(**kwargs))
+
+
+def train_members(jobs: Sequence[Dict[str, Any]], processes: int = 1) -> List[Path]:
+    """Train several members (each ``jobs[k]`` holds :func:`train_member`'s arguments) and return
+    their ``best.pt`` files in order. ``processes`` > 1 trains that many members at once, each in
+    its own process with one torch thread: training a small molecule is fastest with one thread per
+    process (two intra-op threads are several times slower, see benchmarks/results/training-throughput.md),
+    so on a 2-core machine two processes train two members in the time of one."""
+    processes = max(1, min(int(processes), len(jobs)))
+    if processes == 1:
+        return [Path(train_member(**job)) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
+    quiet = [{**job, "progress": False} for job in jobs]
+    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_member_process_init,
+                             initargs=(os.getpid(),)) as pool:
+        return [Path(p) for p in pool.map(_train_member_job, quiet)]
 
 
 def member_summary(run_dir: Path) -> Dict[str, Any]:

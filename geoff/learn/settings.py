@@ -74,7 +74,7 @@ class LearnSettings:
         """What makes two runs the same run: every setting, with paths made absolute and the start
         structures' and model config's contents hashed (a changed file is another run)."""
         sig = asdict(self)
-        sig.pop("workers"), sig.pop("threads")  # how the labels are computed, not which
+        sig.pop("workers"), sig.pop("threads")  # how labels and members are computed, not which
         sig["structures"] = [{"path": str(Path(p).resolve()), "sha256": _sha256(p)} for p in self.structures]
         sig["run_dir"] = str(Path(self.run_dir).resolve())
         if self.potential is not None:
