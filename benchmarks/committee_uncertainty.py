@@ -42,18 +42,46 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
-def train_members(n: int, minutes: float, runs: Path) -> list:
-    paths = []
+def member_config(k: int, runs: Path, n_train) -> Path:
+    """member.yaml for member ``k``; with ``n_train`` each member draws its own training subset of that
+    size (split_seed = k) instead of all members sharing one split."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "benchmarks/committee/member.yaml").read_text())
+    if n_train is None:
+        return ROOT / "benchmarks/committee/member.yaml"
+    for key in ("train", "isolated_atoms"):
+        cfg["data"][key] = str((ROOT / cfg["data"][key]).resolve())
+    cfg["data"].update(n_train=int(n_train), split_seed=k)
+    path = runs / f"member-{k}.yaml"
+    runs.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def train_members(n: int, minutes: float, runs: Path, parallel: int = 1, n_train=None) -> list:
+    """Train members 1..n (``parallel`` at a time, each a ``geoff train`` process with one thread)."""
+    paths, queue, running = [], [], []
     for k in range(1, n + 1):
         run_dir = runs / f"member-{k}"
-        if not (run_dir / "best.pt").exists():
-            t = time.time()
-            cmd = [sys.executable, "-m", "geoff.cli.main", "train", str(ROOT / "benchmarks/committee/member.yaml"),
-                   "--seed", str(k), "--run-dir", str(run_dir), "--max-time-minutes", str(minutes), "--overwrite"]
-            env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-            subprocess.run(cmd, check=True, cwd=ROOT, env=env)
-            print(f"member {k}: trained in {(time.time() - t) / 60:.1f} min", flush=True)
         paths.append(run_dir / "best.pt")
+        if not (run_dir / "best.pt").exists():
+            cmd = [sys.executable, "-m", "geoff.cli.main", "train", str(member_config(k, runs, n_train)),
+                   "--seed", str(k), "--run-dir", str(run_dir), "--max-time-minutes", str(minutes), "--overwrite"]
+            queue.append((k, cmd))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    while queue or running:
+        while queue and len(running) < max(1, parallel):
+            k, cmd = queue.pop(0)
+            running.append((k, time.time(), subprocess.Popen(cmd, cwd=ROOT, env=env)))
+        time.sleep(1.0)
+        for item in list(running):
+            k, t, proc = item
+            if proc.poll() is not None:
+                running.remove(item)
+                if proc.returncode != 0:
+                    sys.exit(f"member {k} failed (exit {proc.returncode})")
+                print(f"member {k}: trained in {(time.time() - t) / 60:.1f} min", flush=True)
     return paths
 
 
@@ -123,13 +151,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--members", type=int, default=4)
     p.add_argument("--minutes", type=float, default=4.0, help="training budget per member (one thread)")
+    p.add_argument("--parallel", type=int, default=os.cpu_count() or 1,
+                   help="members trained at once, one process and one thread each (default: one per core)")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="each member trains on its own random subset of this many of the 950 training "
+                        "frames (default: all members share one split)")
     p.add_argument("--runs", default=str(ROOT / "runs" / "committee"))
     p.add_argument("--evaluate-only", action="store_true")
     p.add_argument("--save", default="committee-ethanol", help="stem of the files in benchmarks/results/")
     args = p.parse_args()
     runs = Path(args.runs)
     members = [runs / f"member-{k}" / "best.pt" for k in range(1, args.members + 1)] if args.evaluate_only \
-        else train_members(args.members, args.minutes, runs)
+        else train_members(args.members, args.minutes, runs, args.parallel, args.n_train)
     committee = runs / "committee.pt"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-m", "geoff.cli.main", "committee", "build", *map(str, members), "-o",
@@ -143,6 +176,8 @@ def main() -> None:
     result = {
         "machine": "project CPU machine, 2 cores shared with other jobs, one torch thread",
         "members": args.members, "minutes_per_member": args.minutes, "member_config": "benchmarks/committee/member.yaml",
+        "members_trained_at_once": args.parallel,
+        "training_subset_per_member": args.n_train,
         "test_file": "ethanol/test_MD.xyz", "configurations": int(len(arrays["max_std"])),
         "spearman_max_force_std_vs_max_force_error": rho,
         "spearman_atom_force_std_vs_atom_force_error": rho_atoms,
@@ -154,7 +189,8 @@ def main() -> None:
     (out / f"{args.save}.json").write_text(json.dumps(result, indent=2) + "\n")
     plot(out / f"{args.save}.png", arrays, atom_std, atom_err, rho)
     md = [f"# Committee uncertainty on ethanol test_MD ({args.members} EGNN members, 32 × 3, "
-          f"{args.minutes:g} min each on one thread)", "",
+          f"{args.minutes:g} min each on one thread"
+          f"{f', each on its own {args.n_train} of the 950 training frames' if args.n_train else ''})", "",
           "| quantity | value |", "|---|---|",
           f"| Spearman ρ: max atomic force std vs true max atomic force error (per configuration) | {rho:.3f} |",
           f"| Spearman ρ: atomic force std vs atomic force error (per atom) | {rho_atoms:.3f} |",
@@ -163,7 +199,8 @@ def main() -> None:
           f"| mean max atomic force error | {result['mean_max_force_error_mev_per_a']:.1f} meV/Å |",
           f"| committee evaluation | {1000 * result['evaluation_s_per_configuration']:.1f} ms per configuration |",
           "", f"Plot: {args.save}.png. Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/committee_uncertainty.py "
-          f"--members {args.members} --minutes {args.minutes:g}`."]
+          f"--members {args.members} --minutes {args.minutes:g}"
+          f"{f' --n-train {args.n_train}' if args.n_train else ''}{f' --save {args.save}' if args.save != 'committee-ethanol' else ''}`."]
     (out / f"{args.save}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

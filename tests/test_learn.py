@@ -384,3 +384,25 @@ def test_members_trained_two_at_a_time_equal_members_trained_one_by_one(scratch_
             torch.testing.assert_close(one[key], two[key], rtol=0, atol=0, msg=key)
     first, second = weights[2]
     assert any(not torch.equal(first[k], second[k]) for k in first)  # the seeds made two different members
+
+
+def test_exploration_runs_two_at_a_time_give_the_frames_of_runs_one_by_one(scratch_run):
+    from geoff.learn.explore import explore_many
+
+    settings = scratch_run[0]
+    water = molecule("H2O")
+    jobs = [{"potential": str(Path(settings.run_dir) / "committee.pt"), "atoms": water, "temperature_k": t,
+             "steps": 40, "timestep_fs": 0.5, "sample_every": 5, "friction_per_fs": 0.01, "upper_bound": 2.0,
+             "seed": seed, "progress": False} for seed, t in ((1, 300.0), (2, 300.0), (3, 500.0))]
+    runs = {}
+    for processes in (1, 2):
+        got = list(explore_many(jobs, processes))
+        assert sorted(k for k, _ in got) == [0, 1, 2]
+        runs[processes] = dict(got)
+    for k in range(3):
+        one, two = runs[1][k], runs[2][k]
+        assert (one.completed, one.steps_run, len(one.frames)) == (two.completed, two.steps_run, len(two.frames))
+        for a, b in zip(one.frames, two.frames):
+            np.testing.assert_array_equal(a.positions, b.positions)
+            assert a.info["max_force_std"] == b.info["max_force_std"]
+    assert not np.array_equal(runs[1][0].frames[-1].positions, runs[1][1].frames[-1].positions)  # seeds differ

@@ -9,9 +9,12 @@ potential is guessing there; MD beyond it explores artefacts, not chemistry). Th
 frames checked before the stop are the candidates for labelling.
 """
 
+import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from ase import units
@@ -113,6 +116,70 @@ def explore(atoms, calculator, temperature_k: float, steps: int, timestep_fs: fl
         beyond = frame_of(monitor.crossed) if monitor.crossed is not None else None
         return Exploration(frames, False, exc.problem, exc.step, beyond)
     return Exploration(frames, True, None, steps)
+
+
+_CALCULATORS: Dict[str, Any] = {}
+
+
+def _calculator(potential: str):
+    """One calculator per potential file (a file rewritten since is loaded again)."""
+    stat = os.stat(potential)
+    key = f"{os.path.abspath(potential)}:{stat.st_mtime_ns}:{stat.st_size}"
+    if key not in _CALCULATORS:
+        from ..ase import GeoffCalculator
+
+        _CALCULATORS.clear()
+        _CALCULATORS[key] = GeoffCalculator(potential)
+    return _CALCULATORS[key]
+
+
+def _run_job(job: Dict[str, Any]) -> Exploration:
+    job = dict(job)
+    return explore(job.pop("atoms"), _calculator(job.pop("potential")), **job)
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)  # the loop was killed: stop this run too (a restart runs it again)
+        time.sleep(0.5)
+
+
+def _process_init(parent: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _indexed_job(item: Tuple[int, Dict[str, Any]]) -> Tuple[int, Exploration]:
+    return item[0], _run_job(item[1])
+
+
+def explore_many(jobs: Sequence[Dict[str, Any]], processes: int = 1) -> Iterator[Tuple[int, Exploration]]:
+    """Run several exploration runs and yield ``(index, Exploration)`` as each finishes. Each job holds
+    :func:`explore`'s arguments with ``potential`` (a potential file's path) in place of the calculator.
+    ``processes`` > 1 runs that many at once, each in its own process with one torch thread (MD of a
+    small molecule uses one core; the runs are independent and seeded, so the frames do not depend on
+    how many run at once)."""
+    processes = max(1, min(int(processes), len(jobs)))
+    if processes == 1:
+        for k, job in enumerate(jobs):
+            yield k, _run_job(job)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
+    pool = ProcessPoolExecutor(processes, mp_context=ctx, initializer=_process_init, initargs=(os.getpid(),))
+    try:
+        pending = {pool.submit(_indexed_job, (k, {**job, "progress": False})) for k, job in enumerate(jobs)}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: f.result()[0]):
+                yield fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def frame_spreads(frames) -> np.ndarray:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import GeoffError, GeoffInputError
 from .accuracy import errors_against_labels
-from .explore import explore, frame_spreads, read_frames, write_frames
+from .explore import explore, explore_many, frame_spreads, read_frames, write_frames
 from .members import member_summary, read_model_section, save_members, train_members, write_committee
 from .select import select_spread, select_uncertain
 from .settings import LearnSettings, check_settings
@@ -199,29 +199,37 @@ class _Run:
             self.log(f"iteration {i}: {len(frames)} start structures and randomly displaced copies "
                      f"(σ = {RATTLE_STDDEV} Å) to label first")
         if potential is not None:
-            from ..ase import GeoffCalculator
-
-            calc = GeoffCalculator(potential)
             specs = self.run_specs(i)
+            todo, jobs = [], []
             for k, spec in enumerate(specs):
-                meta = out / f"run-{k:02d}.json"
-                if meta.exists():
+                if (out / f"run-{k:02d}.json").exists():
                     continue
-                seed = self.s.seed * 7919 + 1000 * i + k
                 temp = float(spec["temperature_K"])
                 start = "start structure" if spec["start"] == "structure" else "label"
-                run = explore(self._run_start(i, spec), calc, temp, self.s.steps, self.s.timestep_fs,
-                              self.s.sample_every, self.s.friction_per_fs, self.s.upper_bound, seed,
-                              desc=f"iteration {i} explore {k + 1}/{len(specs)} ({start} {spec['index']}, {temp:g} K)",
-                              progress=self.progress)
+                todo.append(k)
+                jobs.append({"potential": potential, "atoms": self._run_start(i, spec), "temperature_k": temp,
+                             "steps": self.s.steps, "timestep_fs": self.s.timestep_fs,
+                             "sample_every": self.s.sample_every, "friction_per_fs": self.s.friction_per_fs,
+                             "upper_bound": self.s.upper_bound, "seed": self.s.seed * 7919 + 1000 * i + k,
+                             "desc": f"iteration {i} explore {k + 1}/{len(specs)} ({start} {spec['index']}, {temp:g} K)",
+                             "progress": self.progress})
+            if jobs:
+                processes = min(len(jobs), self.s.workers if self.s.workers is not None else (os.cpu_count() or 1))
+                if processes > 1:
+                    self.log(f"iteration {i}: {len(jobs)} exploration runs, {processes} at a time")
+            else:
+                processes = 1
+            for j, run in explore_many(jobs, processes):
+                k, spec = todo[j], specs[todo[j]]
                 for f in run.frames:
                     f.info.update(learn_iteration=i, explore_run=k, explore_start=f"{spec['start']} {spec['index']}")
                 if run.beyond is not None:
                     run.beyond.info.update(learn_iteration=i, explore_run=k)
                     write_frames(out / f"run-{k:02d}.beyond.xyz", [run.beyond])
                 write_frames(out / f"run-{k:02d}.xyz", run.frames)
-                _write_json(meta, {**spec, "seed": seed, "completed": run.completed, "steps_run": run.steps_run,
-                                   "stop_reason": run.stop_reason, "frames": len(run.frames)})
+                _write_json(out / f"run-{k:02d}.json", {**spec, "seed": jobs[j]["seed"], "completed": run.completed,
+                                                        "steps_run": run.steps_run, "stop_reason": run.stop_reason,
+                                                        "frames": len(run.frames)})
                 if not run.completed:
                     self.log(f"iteration {i} run {k}: stopped at step {run.steps_run}: {run.stop_reason}")
         self.state.move("select")
