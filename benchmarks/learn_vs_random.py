@@ -35,6 +35,10 @@ def main():
     p.add_argument("run_dir", type=Path)
     p.add_argument("--name", required=True, help="results name: benchmarks/results/learn-NAME.*")
     p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--hot", type=float, default=None, metavar="K",
+                   help="also test on a hotter set: MD at K kelvin from the start structure with each of the two "
+                        "committees (half the frames from each, so neither is tested on its own MD only), labelled "
+                        "at the run's level of theory")
     args = p.parse_args()
 
     run = args.run_dir
@@ -74,6 +78,12 @@ def main():
     active = errors_against_labels(run / "committee.pt", test)
     random_ = errors_against_labels(out / "committee.pt", test)
     start_err = errors_against_labels(start, test)
+    hot = None
+    if args.hot is not None:
+        hot_labels = hot_test(run, out, dft, args.hot, len(test), cmd)
+        hot = {"temperature_K": args.hot, "frames": len(hot_labels),
+               **{name: errors_against_labels(path, hot_labels)
+                  for name, path in (("active", run / "committee.pt"), ("random", out / "committee.pt"))}}
     keys = ("forces_mae_mev_per_a", "forces_rmse_mev_per_a", "energy_mae_mev_per_atom", "max_force_error_mev_per_a",
             "max_force_std_mev_per_a")
     result = {"run_dir": str(run), "command": cmd, "labels": n_labels, "iterations": iterations,
@@ -81,13 +91,13 @@ def main():
               "test_frames": len(test), "random_label_wall_s": round(label_s, 1), "random_train_wall_s": round(train_s, 1),
               "start_potential": {k: start_err.get(k) for k in keys},
               "active": {k: active.get(k) for k in keys}, "random": {k: random_.get(k) for k in keys},
-              "active_stop_reason": state["stop_reason"], "active_elapsed_s": state["elapsed_s"]}
+              "active_stop_reason": state["stop_reason"], "active_elapsed_s": state["elapsed_s"], "hot_test": hot}
     results = ROOT / "benchmarks" / "results"
     (results / f"learn-{args.name}.json").write_text(json.dumps(result, indent=1))
 
     def row(name, e):
         def f(k):
-            return "–" if e.get(k) is None else f"{e[k]:.1f}"
+            return "–" if e.get(k) is None else f"{e[k]:.2f}" if k.startswith("energy") else f"{e[k]:.1f}"
         return (f"| {name} | {f('forces_mae_mev_per_a')} | {f('forces_rmse_mev_per_a')} | "
                 f"{f('energy_mae_mev_per_atom')} | {f('max_force_error_mev_per_a')} | {f('max_force_std_mev_per_a')} |")
 
@@ -101,10 +111,42 @@ def main():
              "max atomic force error (meV/Å) | max atomic force std (meV/Å) |",
              "|---|---|---|---|---|---|",
              row(f"start potential ({cmd['potential']['name']}, no new labels)", start_err),
-             row("active learning (geoff learn)", active), row("random frames, same MD", random_), "",
-             f"Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/learn_vs_random.py {run} --name {args.name}`"]
+             row("active learning (geoff learn)", active), row("random frames, same MD", random_), ""]
+    if hot is not None:
+        lines += [f"Hot test: {hot['frames']} frames of {hot['temperature_K']:g} K MD from the start structure, half driven "
+                  "by each committee, labelled at the same level of theory:", "",
+                  "| committee | force MAE (meV/Å) | force RMSE (meV/Å) | energy MAE (meV/atom) | "
+                  "max atomic force error (meV/Å) | max atomic force std (meV/Å) |", "|---|---|---|---|---|---|",
+                  row("active learning (geoff learn)", hot["active"]), row("random frames, same MD", hot["random"]), ""]
+    lines += [f"Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/learn_vs_random.py {run} --name {args.name}"
+              f"{'' if args.hot is None else f' --hot {args.hot:g}'}`"]
     (results / f"learn-{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def hot_test(run: Path, out: Path, dft, temperature: float, n: int, cmd) -> list:
+    """``n`` labelled frames of MD at ``temperature`` from the run's start structure, half with each
+    committee (stopped only by the MD health checks), kept in RUN/random/hot-T/ (resumable)."""
+    import math
+
+    from geoff.ase import GeoffCalculator
+    from geoff.learn.explore import explore
+    from geoff.learn.select import select_spread
+
+    folder = out / f"hot-{temperature:g}K"
+    frames_path = folder / "frames.xyz"
+    if not frames_path.exists():
+        start = read_frames(run / "start.xyz")[0]
+        picked = []
+        for k, committee in enumerate((run / "committee.pt", out / "committee.pt")):
+            md = explore(start, GeoffCalculator(str(committee)), temperature, cmd["steps"], cmd["timestep_fs"],
+                         cmd["sample_every"], cmd["friction_per_fs"], math.inf, 777 + k,
+                         desc=f"hot MD with the {'active' if k == 0 else 'random'} committee")
+            frames = [a for a in md.frames if int(a.info["md_step"]) > 0]
+            picked += [frames[f] for _, f in select_spread([len(frames)], (n + 1 - k) // 2)]
+        write_frames(frames_path, picked)
+    label_structures(frames_path, folder / "labels.xyz", dft)
+    return read_frames(folder / "labels.xyz")
 
 
 if __name__ == "__main__":

@@ -136,7 +136,15 @@ def test_a_loop_from_scratch_labels_trains_and_reports(scratch_run):
     assert (run / "report.png").stat().st_size > 10_000
     card = (run / "MODEL_CARD.md").read_text()
     assert "HF/sto-3g" in card and "pyscf" in card and "geoff learn iterations 0 (4)" in card
-    assert "| 1 |" in (run / "report.md").read_text()
+    text = (run / "report.md").read_text()
+    assert "| 1 |" in text
+    # the command in the report reproduces the run: every setting not at its default is in it
+    command = re.search(r"`(geoff learn [^`]*)`", text).group(1)
+    for option in ("--from-scratch", "--model-config tiny.yaml", "--dft HF/sto-3g", "--steps 60", "--sample-every 5",
+                   "--threshold 0.001", "--upper-bound 2", "--max-per-iteration 3", "--min-spacing 10",
+                   "--initial-labels 4", "--budget-labels 40", "--max-iterations 2", "--committee-size 2",
+                   "--max-epochs 10", "--test-frames 3"):
+        assert option in command, (option, command)
 
 
 def test_the_same_command_on_a_finished_run_does_nothing_again(scratch_run):

@@ -78,12 +78,33 @@ def plot_report(rows: List[Dict[str, Any]], test: Optional[Dict[str, Any]], path
     return path
 
 
+_FLAGS = {"timestep_fs": "--timestep", "friction_per_fs": "--friction"}
+_ALWAYS = ("steps", "threshold", "upper_bound", "budget_labels")
+_NOT_OPTIONS = {"structures", "dft", "run_dir", "potential", "from_scratch", "model_config", "temperatures"}
+
+
 def _command_line(cmd: Dict[str, Any]) -> str:
+    """The ``geoff learn`` command of the run: the main settings and every other one not at its default."""
+    from dataclasses import MISSING, fields
+
+    from .settings import LearnSettings
+
     start = "--from-scratch" if cmd.get("from_scratch") else (cmd.get("potential") or {}).get("name", "?")
     structures = " ".join(Path(s["path"]).name for s in cmd["structures"])
     temps = " ".join(f"{t:g}" for t in cmd["temperatures"])
-    return (f"geoff learn {start} {structures} --dft {cmd['dft']} --temperature {temps} --steps {cmd['steps']} "
-            f"--threshold {cmd['threshold']:g} --upper-bound {cmd['upper_bound']:g} --budget-labels {cmd['budget_labels']}")
+    parts = [f"geoff learn {start} {structures} --dft {cmd['dft']}"]
+    if cmd.get("model_config"):
+        parts.append(f"--model-config {Path(cmd['model_config']['path']).name}")
+    parts.append(f"--temperature {temps}")
+    for f in fields(LearnSettings):
+        if f.name in _NOT_OPTIONS or f.name not in cmd:
+            continue
+        default = f.default if f.default is not MISSING else None
+        value = cmd[f.name]
+        if value is not None and (f.name in _ALWAYS or value != default):
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{_FLAGS.get(f.name, '--' + f.name.replace('_', '-'))} {shown}")
+    return " ".join(parts)
 
 
 def write_report(run_dir: Path, state: Dict[str, Any], base: Dict[str, Any]) -> None:
