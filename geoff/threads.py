@@ -12,6 +12,8 @@ at any size.
 """
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
@@ -84,3 +86,25 @@ def apply_threads(choice: ThreadChoice) -> ThreadChoice:
 
     torch.set_num_threads(choice.threads)
     return choice
+
+
+def _exit_with_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(0.5)
+
+
+def exit_with_parent(parent: int) -> None:
+    """In a worker process: exit as soon as the process ``parent`` is gone (killed, even by SIGKILL),
+    so that no orphan goes on computing or writing into a run that a restart resumes."""
+    threading.Thread(target=_exit_with_parent, args=(int(parent),), daemon=True).start()
+
+
+def one_thread_worker(parent: int) -> None:
+    """Initializer of a worker process that runs small-molecule torch work (MD, training): one torch
+    thread, and exit with ``parent``."""
+    import torch
+
+    torch.set_num_threads(1)
+    exit_with_parent(parent)

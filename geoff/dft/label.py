@@ -27,7 +27,6 @@ import io
 import math
 import os
 import sys
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tupl
 import numpy as np
 
 from ..errors import GeoffInputError
+from ..threads import exit_with_parent
 from .pyscf_runner import DFTResult, DFTSettings, check_electrons, check_settings, compute
 
 #: atoms closer than this (Å) are refused before any DFT runs
@@ -175,18 +175,11 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------- workers
-def _watch_parent(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)  # the labelling process was killed: stop this worker's DFT too
-        time.sleep(0.5)
-
-
 def _worker_init(parent: int, threads: int) -> None:
     from pyscf import lib
 
     lib.num_threads(int(threads))
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    exit_with_parent(parent)  # the labelling process was killed: stop this worker's DFT too
 
 
 def _work(job: Tuple[int, np.ndarray, np.ndarray, DFTSettings, Optional[int]]) -> Tuple[int, DFTResult]:

@@ -10,8 +10,6 @@ frames checked before the stop are the candidates for labelling.
 """
 
 import os
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -24,6 +22,7 @@ from ..ase.md import thermalise
 from ..io import atomic_path
 from ..md.health import HealthMonitor, MDFailure, Snapshot, check_md_input
 from ..md.loop import run_in_chunks
+from ..threads import one_thread_worker
 from ..units import FS_PER_PS
 
 
@@ -138,20 +137,6 @@ def _run_job(job: Dict[str, Any]) -> Exploration:
     return explore(job.pop("atoms"), _calculator(job.pop("potential")), **job)
 
 
-def _watch_parent(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)  # the loop was killed: stop this run too (a restart runs it again)
-        time.sleep(0.5)
-
-
-def _process_init(parent: int) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
 def _indexed_job(item: Tuple[int, Dict[str, Any]]) -> Tuple[int, Exploration]:
     return item[0], _run_job(item[1])
 
@@ -171,7 +156,7 @@ def explore_many(jobs: Sequence[Dict[str, Any]], processes: int = 1) -> Iterator
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
-    pool = ProcessPoolExecutor(processes, mp_context=ctx, initializer=_process_init, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(processes, mp_context=ctx, initializer=one_thread_worker, initargs=(os.getpid(),))
     try:
         pending = {pool.submit(_indexed_job, (k, {**job, "progress": False})) for k, job in enumerate(jobs)}
         while pending:

@@ -7,8 +7,6 @@ order and (from scratch) the initial weights.
 """
 
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -16,6 +14,7 @@ import yaml
 
 from ..errors import GeoffInputError
 from ..io import build_committee, load_potential, save_potential
+from ..threads import one_thread_worker
 
 
 def _optim(max_epochs: int, minutes: Optional[float]) -> Dict[str, Any]:
@@ -80,20 +79,6 @@ def train_member(run_dir: Path, start: Optional[str], train_file: Path, seed: in
     return best
 
 
-def _watch_parent(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)  # the loop was killed: stop this member too (its checkpoint lets a restart resume)
-        time.sleep(0.5)
-
-
-def _member_process_init(parent: int) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
 def _train_member_job(kwargs: Dict[str, Any]) -> str:
     return str(train_member(**kwargs))
 
@@ -112,7 +97,7 @@ def train_members(jobs: Sequence[Dict[str, Any]], processes: int = 1) -> List[Pa
 
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
     quiet = [{**job, "progress": False} for job in jobs]
-    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_member_process_init,
+    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=one_thread_worker,
                              initargs=(os.getpid(),)) as pool:
         return [Path(p) for p in pool.map(_train_member_job, quiet)]
 
