@@ -108,3 +108,13 @@ def one_thread_worker(parent: int) -> None:
 
     torch.set_num_threads(1)
     exit_with_parent(parent)
+
+
+def spawn_pool(processes: int, initializer, initargs=()):
+    """A ``ProcessPoolExecutor`` of ``processes`` workers started with *spawn* (a fork of a process
+    that already runs torch's or OpenMP's threads can hang), each run through ``initializer``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(int(processes), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=initializer, initargs=tuple(initargs))

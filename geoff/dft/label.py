@@ -28,7 +28,7 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
@@ -36,7 +36,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tupl
 import numpy as np
 
 from ..errors import GeoffInputError
-from ..threads import exit_with_parent
+from ..threads import exit_with_parent, spawn_pool
 from .pyscf_runner import DFTResult, DFTSettings, check_electrons, check_settings, compute
 
 #: atoms closer than this (Å) are refused before any DFT runs
@@ -427,12 +427,8 @@ def label_structures(input_path: Union[str, os.PathLike], output_path: Union[str
 
 def _run_pool(todo: List[int], frames, settings: DFTSettings, workers: int, threads: int,
               record: Callable[[int, DFTResult], None]) -> None:
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
     with _thread_env(threads):
-        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                   initargs=(os.getpid(), threads))
+        pool = spawn_pool(workers, _worker_init, (os.getpid(), threads))
         try:
             pending = {pool.submit(_work, (n, np.asarray(frames[n].numbers), np.asarray(frames[n].positions),
                                            settings, threads)) for n in todo}

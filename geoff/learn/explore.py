@@ -22,7 +22,7 @@ from ..ase.md import thermalise
 from ..io import atomic_path
 from ..md.health import HealthMonitor, MDFailure, Snapshot, check_md_input
 from ..md.loop import run_in_chunks
-from ..threads import one_thread_worker
+from ..threads import one_thread_worker, spawn_pool
 from ..units import FS_PER_PS
 
 
@@ -152,11 +152,9 @@ def explore_many(jobs: Sequence[Dict[str, Any]], processes: int = 1) -> Iterator
         for k, job in enumerate(jobs):
             yield k, _run_job(job)
         return
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
-    pool = ProcessPoolExecutor(processes, mp_context=ctx, initializer=one_thread_worker, initargs=(os.getpid(),))
+    pool = spawn_pool(processes, one_thread_worker, (os.getpid(),))
     try:
         pending = {pool.submit(_indexed_job, (k, {**job, "progress": False})) for k, job in enumerate(jobs)}
         while pending:

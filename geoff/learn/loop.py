@@ -34,8 +34,8 @@ kill without losing or recomputing a label.
 """
 
 import json
-import os
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +103,10 @@ class _Run:
     def bootstrap(self, i: int) -> bool:
         """Iteration 0 without a committee to explore with."""
         return i == 0 and self.base["kind"] != "committee"
+
+    def processes(self, jobs: int) -> int:
+        """Worker processes for ``jobs`` independent jobs: --workers, else one per core."""
+        return max(1, min(jobs, self.s.workers if self.s.workers is not None else (os.cpu_count() or 1)))
 
     def n_members(self) -> int:
         return len(self.base["members"]) if self.base["kind"] == "committee" else int(self.s.committee_size)
@@ -213,12 +217,9 @@ class _Run:
                              "upper_bound": self.s.upper_bound, "seed": self.s.seed * 7919 + 1000 * i + k,
                              "desc": f"iteration {i} explore {k + 1}/{len(specs)} ({start} {spec['index']}, {temp:g} K)",
                              "progress": self.progress})
-            if jobs:
-                processes = min(len(jobs), self.s.workers if self.s.workers is not None else (os.cpu_count() or 1))
-                if processes > 1:
-                    self.log(f"iteration {i}: {len(jobs)} exploration runs, {processes} at a time")
-            else:
-                processes = 1
+            processes = self.processes(len(jobs))
+            if processes > 1:
+                self.log(f"iteration {i}: {len(jobs)} exploration runs, {processes} at a time")
             for j, run in explore_many(jobs, processes):
                 k, spec = todo[j], specs[todo[j]]
                 for f in run.frames:
@@ -357,7 +358,7 @@ class _Run:
         s, d = self.s, self.it_dir(i)
         model = read_model_section(s.model_config) if self.base["kind"] == "scratch" else None
         n = self.n_members()
-        processes = min(n, s.workers if s.workers is not None else (os.cpu_count() or 1))
+        processes = self.processes(n)
         self.log(f"iteration {i}: training {n} members on {self.state.data['labels_total']} labels"
                  f"{f', {processes} at a time' if processes > 1 else ''}")
         train_members([{"run_dir": d / f"member-{k}", "start": self.member_start(i, k), "train_file": d / "train.xyz",

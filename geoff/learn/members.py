@@ -14,7 +14,7 @@ import yaml
 
 from ..errors import GeoffInputError
 from ..io import build_committee, load_potential, save_potential
-from ..threads import one_thread_worker
+from ..threads import one_thread_worker, spawn_pool
 
 
 def _optim(max_epochs: int, minutes: Optional[float]) -> Dict[str, Any]:
@@ -92,13 +92,8 @@ def train_members(jobs: Sequence[Dict[str, Any]], processes: int = 1) -> List[Pa
     processes = max(1, min(int(processes), len(jobs)))
     if processes == 1:
         return [Path(train_member(**job)) for job in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
     quiet = [{**job, "progress": False} for job in jobs]
-    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=one_thread_worker,
-                             initargs=(os.getpid(),)) as pool:
+    with spawn_pool(processes, one_thread_worker, (os.getpid(),)) as pool:
         return [Path(p) for p in pool.map(_train_member_job, quiet)]
 
 
