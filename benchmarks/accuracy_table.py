@@ -47,7 +47,8 @@ def _dataset(cfg: dict) -> str:
 def _model(cfg: dict) -> str:
     m = cfg["model"]
     if m["type"] == "egnn":
-        return f"EGNN {m.get('hidden')}x{m.get('num_layers')}"
+        coords = "" if m.get("update_coords", True) else ", no coordinate updates"
+        return f"EGNN {m.get('hidden')}x{m.get('num_layers')}{coords}"
     return f"SE(3)-T l{m.get('lmax', 1)} c{m.get('channels')} x{m.get('num_layers')}"
 
 
