@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.geoff-installed
 
-# The measured stack (DESIGN.md): openmmtorch 1.5 wheels link against the CUDA
+# The measured stack: openmmtorch 1.5 wheels link against the CUDA
 # build of torch 2.9.1; that build also runs on machines without a GPU.
 TORCH_VERSION         ?= 2.9.1
 TORCH_CLUSTER_VERSION ?= 1.6.3
@@ -22,7 +22,11 @@ MPICH_VERSION         ?= 5.0.2
 
 .PHONY: venv md test bench bench-accuracy integration lammps-plugin bench-lammps clean-venv
 
+# A .venv made in another folder (a moved or copied checkout) still imports geoff from there:
+# point its editable install at this checkout (find_spec reads the path without importing torch).
 venv: $(STAMP)
+	@$(PY) -I -c "import importlib.util as u, pathlib as p, sys; s = u.find_spec('geoff'); sys.exit(s is None or p.Path(s.origin).resolve().parent != p.Path('geoff').resolve())" || \
+	    { echo "$(VENV): geoff was installed from another folder; reinstalling it from this one"; $(PIP) install --quiet --no-build-isolation --no-deps -e .; }
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || { test -n "$(PYTHON)" || { echo "geoff needs Python 3.12: install it (python3.12 on PATH) or give make PYTHON=/path/to/python3.12"; exit 1; }; $(PYTHON) -m venv $(VENV); }
