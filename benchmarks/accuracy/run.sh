@@ -36,7 +36,8 @@ wait
 
 # 120 CPU minutes: geoff's EGNN and MACE small, one core each, 120 wall minutes side by side
 if [ "${LONG:-0}" = 1 ]; then
-  $GEOFF train benchmarks/accuracy/ethanol-egnn-100.yaml --overwrite --no-progress --max-time-minutes 120 &
+  $GEOFF train benchmarks/accuracy/ethanol-egnn-100.yaml --overwrite --no-progress --max-time-minutes 120 \
+      --run-dir runs/accuracy/ethanol-egnn-cpu120 &
   $MACE --data ethanol --budget-minutes 120 > runs/accuracy-mace-ethanol-120.log 2>&1 &
   wait
   $GEOFF train benchmarks/accuracy/3bpa-egnn-scratch-cpu120.yaml --overwrite --no-progress &
